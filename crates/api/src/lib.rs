@@ -1,0 +1,87 @@
+//! The Spyglass API: REST under `/api/v1`, the live WebSocket, the OpenAPI spec at
+//! `/api/openapi.json`, and `/healthz`, `/readyz`, `/metrics`. Conventions: design.md §3.
+
+pub mod error;
+pub mod params;
+pub mod routes;
+pub mod views;
+
+use axum::Json;
+use axum::Router;
+use prometheus_client::registry::Registry;
+use spyglass_model::Span;
+use spyglass_store::Store;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// Committed span batches, from the ingest pipeline.
+    pub live: broadcast::Sender<Arc<Vec<Span>>>,
+    /// The project every request reads (single-project local mode).
+    pub project: Arc<str>,
+    pub registry: Arc<Registry>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Spyglass API",
+        description = "Traces, sessions and live spans of AI agents. Times are Unix nanoseconds (`*_ns`) \
+                       with RFC 3339 companions (`*_time`); ids are lowercase hex; lists page with `next_cursor`; \
+                       errors are `{\"error\": {\"code\", \"message\"}}`.",
+        license(name = "Apache-2.0")
+    ),
+    tags(
+        (name = "traces", description = "Traces and spans"),
+        (name = "sessions", description = "Conversations: traces grouped by session id"),
+        (name = "live", description = "Spans as they are committed"),
+        (name = "ops", description = "Health and metrics")
+    )
+)]
+struct ApiDoc;
+
+/// The API router and its OpenAPI description.
+pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::traces::list_traces))
+        .routes(routes!(routes::traces::get_trace))
+        .routes(routes!(routes::traces::get_span))
+        .routes(routes!(routes::traces::export_trace))
+        .routes(routes!(routes::sessions::list_sessions))
+        .routes(routes!(routes::sessions::get_session))
+        .routes(routes!(routes::sessions::facets))
+        .routes(routes!(routes::live::live))
+        .routes(routes!(routes::ops::healthz))
+        .routes(routes!(routes::ops::readyz))
+        .routes(routes!(routes::ops::metrics))
+        .with_state(state)
+        .split_for_parts();
+    (router, spec)
+}
+
+/// The API router with `/api/openapi.json` added.
+pub fn router(state: AppState) -> Router {
+    let (router, mut spec) = router_and_spec(state);
+    spec.paths.paths.insert(
+        "/api/openapi.json".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .tag("ops")
+                .summary(Some("This OpenAPI document"))
+                .response("200", utoipa::openapi::Response::new("OpenAPI 3.1 JSON")),
+        ),
+    );
+    let spec = Arc::new(spec);
+    router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { Json(spec.as_ref().clone()) }),
+        )
+        .route("/", axum::routing::get(routes::home::index))
+}

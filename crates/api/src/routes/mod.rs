@@ -1,0 +1,5 @@
+pub mod home;
+pub mod live;
+pub mod ops;
+pub mod sessions;
+pub mod traces;

@@ -1,0 +1,180 @@
+//! `/api/v1/traces`: the filtered list, one trace as a tree, one span, and the export file.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
+use crate::params::{parse_span_id, parse_trace_id, rfc3339, trace_query};
+use crate::views::{
+    ExportedTrace, SpanView, TraceExport, TracePage, TraceTreeView, TraceView, TreeRowView,
+};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use spyglass_model::{TraceId, build_tree};
+use std::collections::{HashSet, VecDeque};
+use std::io::Write;
+
+/// Most traces one export collects (the root and the sub-traces it spawned).
+const MAX_EXPORT_TRACES: usize = 1000;
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TraceListParams {
+    /// Traces starting at or after: Unix ns, RFC 3339, or a duration back from now (`1h`).
+    from: Option<String>,
+    /// Traces starting at or before (same forms as `from`).
+    to: Option<String>,
+    /// A service any span of the trace belongs to.
+    service: Option<String>,
+    /// An agent that ran in the trace.
+    agent: Option<String>,
+    session: Option<String>,
+    user: Option<String>,
+    /// ok, error, unset, or running (unfinished spans).
+    status: Option<String>,
+    /// A model any span used.
+    model: Option<String>,
+    /// A span kind present in the trace (agent, chain, llm, tool, retriever, ...).
+    kind: Option<String>,
+    environment: Option<String>,
+    min_duration_ms: Option<f64>,
+    max_duration_ms: Option<f64>,
+    /// Minimum total cost in USD.
+    min_cost: Option<f64>,
+    /// Case-insensitive text in span names, inputs or outputs.
+    q: Option<String>,
+    /// `attr.<key>=<value>`: a span (or resource) attribute equal to the value; repeatable.
+    #[param(rename = "attr.{key}")]
+    attr: Option<String>,
+    /// start_time (default), duration or cost.
+    sort: Option<String>,
+    /// desc (default) or asc.
+    order: Option<String>,
+    /// Page size, at most 1000 (default 50).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/traces", tag = "traces", params(TraceListParams),
+    responses((status = 200, body = TracePage), (status = 400, body = ErrorBody)))]
+pub async fn list_traces(
+    State(st): State<AppState>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
+) -> ApiResult<Json<TracePage>> {
+    let q = trace_query(&pairs)?;
+    let page = st.store.traces(&st.project, &q).await?;
+    Ok(Json(TracePage {
+        items: page.items.into_iter().map(TraceView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/traces/{trace_id}", tag = "traces",
+    params(("trace_id" = String, Path, description = "32 hex characters")),
+    responses((status = 200, body = TraceTreeView), (status = 404, body = ErrorBody)))]
+pub async fn get_trace(
+    State(st): State<AppState>,
+    Path(trace_id): Path<String>,
+) -> ApiResult<Json<TraceTreeView>> {
+    let id = parse_trace_id(&trace_id)?;
+    let (summary, spans) = st
+        .store
+        .trace(&st.project, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("trace {id}")))?;
+    let spans = build_tree(&spans)
+        .into_iter()
+        .map(|row| TreeRowView {
+            start_time: rfc3339(row.span.start_ns),
+            row,
+        })
+        .collect();
+    Ok(Json(TraceTreeView {
+        trace: summary.into(),
+        spans,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/traces/{trace_id}/spans/{span_id}", tag = "traces",
+    params(("trace_id" = String, Path), ("span_id" = String, Path, description = "16 hex characters")),
+    responses((status = 200, body = SpanView), (status = 404, body = ErrorBody)))]
+pub async fn get_span(
+    State(st): State<AppState>,
+    Path((trace_id, span_id)): Path<(String, String)>,
+) -> ApiResult<Json<SpanView>> {
+    let (t, s) = (parse_trace_id(&trace_id)?, parse_span_id(&span_id)?);
+    let span = st
+        .store
+        .span(&st.project, t, s)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("span {s} of trace {t}")))?;
+    Ok(Json(span.into()))
+}
+
+#[utoipa::path(get, path = "/api/v1/traces/{trace_id}/export", tag = "traces",
+    params(("trace_id" = String, Path)),
+    responses((status = 200, description = "gzip-compressed JSON (a TraceExport)", content_type = "application/gzip"),
+        (status = 404, body = ErrorBody)))]
+pub async fn export_trace(
+    State(st): State<AppState>,
+    Path(trace_id): Path<String>,
+) -> ApiResult<Response> {
+    let root = parse_trace_id(&trace_id)?;
+    let mut traces = Vec::new();
+    let mut seen: HashSet<TraceId> = HashSet::from([root]);
+    let mut queue: VecDeque<(TraceId, Option<TraceId>)> = VecDeque::from([(root, None)]);
+    while let Some((id, parent)) = queue.pop_front() {
+        let Some((trace, spans)) = st.store.trace(&st.project, id).await? else {
+            if parent.is_none() {
+                return Err(ApiError::NotFound(format!("trace {id}")));
+            }
+            continue;
+        };
+        traces.push(ExportedTrace {
+            trace,
+            spans,
+            spawned_by: parent,
+        });
+        if traces.len() >= MAX_EXPORT_TRACES {
+            break;
+        }
+        for child in st.store.linked_traces(&st.project, id).await? {
+            if seen.insert(child) {
+                queue.push_back((child, Some(id)));
+            }
+        }
+    }
+    let export = TraceExport {
+        format: "spyglass.trace-export.v1",
+        exported_at: rfc3339(spyglass_model::now_ns()),
+        root_trace_id: root,
+        traces,
+    };
+    let json = serde_json::to_vec(&export).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut gz = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
+    gz.write_all(&json)
+        .and_then(|_| gz.flush())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let body = gz
+        .finish()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let disposition = format!("attachment; filename=\"trace-{root}.json.gz\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/gzip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).expect("ascii"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

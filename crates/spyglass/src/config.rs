@@ -1,0 +1,215 @@
+//! Configuration, declared once: this struct (with its defaults) is what the TOML file, the
+//! `SPYGLASS_*` environment and the command line all set, in that order of precedence
+//! (command line wins). `spyglass.example.toml` documents every key; a test parses it.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use spyglass_ingest::Limits;
+use spyglass_store::duckdb::DuckDbConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    /// OTLP/gRPC listener.
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP/HTTP listener.
+    pub otlp_http_addr: SocketAddr,
+    /// API and dashboard listener.
+    pub http_addr: SocketAddr,
+    /// Largest OTLP request accepted, compressed or not, in bytes.
+    pub max_request_bytes: usize,
+    /// Decoded request bytes allowed between admission and commit; beyond it OTLP clients get
+    /// 503/UNAVAILABLE with a retry delay.
+    pub max_in_flight_bytes: usize,
+    /// Log format: "text" or "json".
+    pub log_format: String,
+    pub limits: Limits,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub duckdb: DuckDbConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./spyglass-data"),
+            otlp_grpc_addr: "127.0.0.1:4317".parse().expect("literal"),
+            otlp_http_addr: "127.0.0.1:4318".parse().expect("literal"),
+            http_addr: "127.0.0.1:6060".parse().expect("literal"),
+            max_request_bytes: 64 * 1024 * 1024,
+            max_in_flight_bytes: 512 * 1024 * 1024,
+            log_format: "text".into(),
+            limits: Limits::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// Command-line overrides (each also settable as `SPYGLASS_<NAME>` through the environment
+/// provider, and in the file).
+#[derive(Debug, Clone, Default, Serialize, clap::Args)]
+pub struct Overrides {
+    /// Config file (TOML); see spyglass.example.toml.
+    #[arg(long, env = "SPYGLASS_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./spyglass-data]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// OTLP/gRPC address [default: 127.0.0.1:4317]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP address [default: 127.0.0.1:4318]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// API and dashboard address [default: 127.0.0.1:6060]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_addr: Option<SocketAddr>,
+    /// Log format: text or json
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+/// The top-level keys of [`Config`], for the environment provider.
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "data_dir",
+    "otlp_grpc_addr",
+    "otlp_http_addr",
+    "http_addr",
+    "max_request_bytes",
+    "max_in_flight_bytes",
+    "log_format",
+    "limits",
+    "store",
+];
+
+impl Config {
+    /// Defaults, then the file, then `SPYGLASS_*` variables (nested keys with `__`, e.g.
+    /// `SPYGLASS_STORE__DUCKDB__MEMORY_LIMIT`), then the command line.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Config> {
+        Self::figment(overrides.config.as_deref(), overrides)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))
+    }
+
+    fn figment(file: Option<&Path>, overrides: &Overrides) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            f = f.merge(Toml::file_exact(path));
+        }
+        // Only variables naming a config key: SPYGLASS_URL, SPYGLASS_LOG and friends belong to
+        // other parts of the program and must not trip `deny_unknown_fields`.
+        let env = Env::prefixed("SPYGLASS_")
+            .filter(|k| {
+                let k = k.as_str().to_ascii_lowercase();
+                TOP_LEVEL_KEYS
+                    .iter()
+                    .any(|t| k == *t || k.starts_with(&format!("{t}__")))
+            })
+            .split("__");
+        f.merge(env).merge(Serialized::defaults(overrides))
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment's Jail closure type fixes the error type"
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_documents_every_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spyglass.example.toml");
+        let text = std::fs::read_to_string(&path).expect("spyglass.example.toml exists");
+        let parsed: Config = toml::from_str(&text).expect("example config parses");
+        // The example sets every key to its default, so it is the documentation of defaults.
+        assert_eq!(parsed, Config::default());
+        // And every key of the config appears in it.
+        let defaults = toml::to_string(&Config::default()).unwrap();
+        let example: toml::Table = toml::from_str(&text).unwrap();
+        let all: toml::Table = toml::from_str(&defaults).unwrap();
+        fn keys(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+            for (k, v) in t {
+                let name = format!("{prefix}{k}");
+                match v {
+                    toml::Value::Table(inner) => keys(inner, &format!("{name}."), out),
+                    _ => out.push(name),
+                }
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        keys(&all, "", &mut a);
+        keys(&example, "", &mut b);
+        a.sort();
+        b.sort();
+        assert_eq!(
+            a, b,
+            "spyglass.example.toml must list exactly the config keys"
+        );
+    }
+
+    #[test]
+    fn precedence_file_env_cli() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "http_addr = \"127.0.0.1:7000\"\n[store.duckdb]\nreaders = 2\n",
+            )?;
+            jail.set_env("SPYGLASS_DATA_DIR", "/tmp/from-env");
+            jail.set_env("SPYGLASS_STORE__DUCKDB__MEMORY_LIMIT", "1GB");
+            let o = Overrides {
+                config: Some("c.toml".into()),
+                otlp_http_addr: Some("127.0.0.1:9999".parse().unwrap()),
+                ..Default::default()
+            };
+            let c = Config::load(&o).unwrap();
+            assert_eq!(c.http_addr.port(), 7000);
+            assert_eq!(c.store.duckdb.readers, 2);
+            assert_eq!(c.data_dir, PathBuf::from("/tmp/from-env"));
+            assert_eq!(c.store.duckdb.memory_limit, "1GB");
+            assert_eq!(c.otlp_http_addr.port(), 9999);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn top_level_keys_list_is_complete() {
+        let all: toml::Table =
+            toml::from_str(&toml::to_string(&Config::default()).unwrap()).unwrap();
+        let mut keys: Vec<&str> = all.keys().map(String::as_str).collect();
+        keys.sort();
+        let mut listed = TOP_LEVEL_KEYS.to_vec();
+        listed.sort();
+        assert_eq!(keys, listed);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "htp_addr = \"x\"\n")?;
+            let o = Overrides {
+                config: Some("bad.toml".into()),
+                ..Default::default()
+            };
+            let e = Config::load(&o).unwrap_err().to_string();
+            assert!(e.contains("htp_addr"), "{e}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,93 @@
+//! The `spyglass` binary: parses configuration and dispatches; every stage lives in its own
+//! crate (see docs/ARCHITECTURE.md).
+
+mod config;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "spyglass",
+    version,
+    about = "Observability and security for AI agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Spyglass: OTLP receivers (gRPC :4317, HTTP :4318), storage, API and dashboard (:6060).
+    Serve {
+        #[command(flatten)]
+        overrides: Overrides,
+        /// Also load realistic sample agent traces.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run Spyglass with realistic sample agent traces loaded (same as `serve --demo`).
+    Demo {
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// List and show traces of a running server.
+    #[command(subcommand)]
+    Traces(spyglass_cli::TracesCommand),
+    /// Follow spans live as a running server commits them.
+    Tail(spyglass_cli::TailArgs),
+    /// Send a test span through a running server and time each stage.
+    Doctor(spyglass_cli::DoctorArgs),
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SPYGLASS_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,h2=warn,hyper=warn"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve { overrides, demo } => run_server(&overrides, demo, &rt),
+        Command::Demo { overrides } => run_server(&overrides, true, &rt),
+        Command::Traces(cmd) => {
+            init_logging("text");
+            rt.block_on(spyglass_cli::traces(cmd))
+        }
+        Command::Tail(args) => {
+            init_logging("text");
+            rt.block_on(spyglass_cli::tail(args))
+        }
+        Command::Doctor(args) => {
+            init_logging("text");
+            rt.block_on(spyglass_cli::doctor(args))
+        }
+    }
+}
+
+fn run_server(
+    overrides: &Overrides,
+    demo: bool,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(overrides)?;
+    init_logging(&cfg.log_format);
+    rt.block_on(serve::serve(cfg, demo))
+}

@@ -1,0 +1,166 @@
+//! `spyglass serve`: wires the stages (store, pipeline, receivers, API) and runs them until
+//! SIGINT/SIGTERM, then drains: listeners stop, in-flight requests finish and are committed,
+//! the store checkpoints.
+
+use crate::config::Config;
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use spyglass_api::AppState;
+use spyglass_ingest::Normalizer;
+use spyglass_model::DEFAULT_PROJECT;
+use spyglass_receiver::Pipeline;
+use spyglass_store::Store;
+use spyglass_store::duckdb::DuckDbStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let store = Arc::new(
+        DuckDbStore::open(&cfg.data_dir, &cfg.store.duckdb)
+            .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
+    );
+    let mut registry = Registry::default();
+    store.metrics().register(&mut registry);
+    let (live, _) = broadcast::channel(4096);
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let pipeline = Arc::new(Pipeline::new(
+        Normalizer::new(cfg.limits),
+        dyn_store.clone(),
+        cfg.max_in_flight_bytes,
+        live.clone(),
+    ));
+    pipeline.metrics().register(&mut registry);
+
+    let grpc = bind(cfg.otlp_grpc_addr, "OTLP/gRPC").await?;
+    let otlp_http = bind(cfg.otlp_http_addr, "OTLP/HTTP").await?;
+    let api = bind(cfg.http_addr, "the API").await?;
+
+    let project = DEFAULT_PROJECT;
+    tracing::info!(
+        project,
+        "single-project local mode: no API keys are configured, every request is accepted"
+    );
+    for (addr, what) in [
+        (cfg.otlp_grpc_addr, "OTLP/gRPC"),
+        (cfg.otlp_http_addr, "OTLP/HTTP"),
+        (cfg.http_addr, "API"),
+    ] {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "{what} listens on a non-loopback address WITHOUT authentication: anyone who can reach it can read and write traces");
+        }
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let max = cfg.max_request_bytes;
+    let grpc_task = tokio::spawn(spyglass_receiver::serve_grpc(
+        grpc,
+        pipeline.clone(),
+        max,
+        project,
+        stopped(),
+    ));
+    let http_task = tokio::spawn(spyglass_receiver::serve_http(
+        otlp_http,
+        pipeline.clone(),
+        max,
+        project,
+        stopped(),
+    ));
+    let state = AppState {
+        store: dyn_store,
+        live,
+        project: project.into(),
+        registry: Arc::new(registry),
+    };
+    let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    let api_task = tokio::spawn({
+        let stopped = stopped();
+        async move { axum::serve(api, app).with_graceful_shutdown(stopped).await }
+    });
+    tracing::info!(
+        otlp_grpc = %cfg.otlp_grpc_addr,
+        otlp_http = %cfg.otlp_http_addr,
+        api = %format!("http://{}", cfg.http_addr),
+        data_dir = %cfg.data_dir.display(),
+        "Spyglass is running"
+    );
+
+    if demo {
+        let n = load_demo(&pipeline, project)
+            .await
+            .context("loading demo traces")?;
+        tracing::info!(
+            spans = n,
+            "demo traces loaded; open http://{}/ or run `spyglass traces list`",
+            cfg.http_addr
+        );
+    }
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    let (g, h, a) = tokio::join!(grpc_task, http_task, api_task);
+    if let Ok(Err(e)) = g {
+        tracing::warn!(error = %e, "OTLP/gRPC server ended with an error");
+    }
+    if let Ok(Err(e)) = h {
+        tracing::warn!(error = %e, "OTLP/HTTP server ended with an error");
+    }
+    if let Ok(Err(e)) = a {
+        tracing::warn!(error = %e, "API server ended with an error");
+    }
+    drop(pipeline);
+    tokio::task::spawn_blocking(move || store.close()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Sends the demo traces through the pipeline, exactly as OTLP requests would arrive.
+async fn load_demo(pipeline: &Pipeline, project: &str) -> anyhow::Result<u64> {
+    use prost::Message;
+    let now = spyglass_model::now_ns();
+    let mut spans = 0;
+    for req in spyglass_synth::demo::requests(now, now as u64) {
+        let admission = pipeline.admit(req.encoded_len())?;
+        spans += pipeline
+            .export(admission, req.into(), project)
+            .await?
+            .accepted;
+    }
+    Ok(spans)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,741 @@
+//! Read queries. Every query filters on the project. Spans are located through their trace
+//! summary's start range, so DuckDB's per-row-group min/max on `start_ns` skips almost all of
+//! a large table (spans arrive roughly in time order); versions resolve to the latest.
+
+use super::arrow::uuid_text;
+use crate::{Result, StoreError};
+use duckdb::types::ToSql;
+use duckdb::{Connection, Row};
+use spyglass_model::query::{
+    Cursor, Order, Page, SessionQuery, SortValue, StatusFilter, TraceQuery, TraceSort,
+};
+use spyglass_model::{
+    Conventions, CostSource, FacetValue, Facets, JsonText, OtelKind, SessionDetail, SessionSummary,
+    Span, SpanId, SpanKind, Status, Tokens, TraceId, TraceSummary,
+};
+use std::sync::Arc;
+
+const SPAN_COLS: &str = "project_id, replace(trace_id::VARCHAR, '-', ''), span_id, parent_span_id, name, \
+    service_name, scope_name, environment, otel_kind, kind, start_ns, end_ns, duration_ns, status, \
+    status_message, session_id, user_id, agent_name, agent_id, tool_name, provider, request_model, \
+    response_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+    reasoning_tokens, total_tokens, cost_usd, cost_source, input, output, attributes, \
+    resource_attributes, events, links, to_json(conventions)::VARCHAR, \
+    to_json(unmapped_keys)::VARCHAR, received_ns";
+
+/// The same columns without the bulky payloads, for trees and summaries.
+const SPAN_OUTLINE_COLS: &str = "project_id, replace(trace_id::VARCHAR, '-', ''), span_id, parent_span_id, name, \
+    service_name, scope_name, environment, otel_kind, kind, start_ns, end_ns, duration_ns, status, \
+    status_message, session_id, user_id, agent_name, agent_id, tool_name, provider, request_model, \
+    response_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+    reasoning_tokens, total_tokens, cost_usd, cost_source, NULL, NULL, '{}', '{}', '[]', '[]', \
+    to_json(conventions)::VARCHAR, to_json(unmapped_keys)::VARCHAR, received_ns";
+
+const LATEST: &str = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1";
+
+const SUMMARY_COLS: &str = "replace(trace_id::VARCHAR, '-', ''), root_span_id, name, service_name, start_ns, \
+    end_ns, duration_ns, span_count, error_count, running_count, status, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_usd, session_id, \
+    user_id, environment, to_json(agents)::VARCHAR, to_json(services)::VARCHAR, \
+    to_json(models)::VARCHAR, to_json(tools)::VARCHAR, to_json(kinds)::VARCHAR, input_preview, \
+    output_preview, last_received_ns";
+
+fn corrupt(column: &'static str, message: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        column,
+        message: message.to_string(),
+    }
+}
+
+fn trace_id(hex: &str) -> Result<TraceId> {
+    hex.parse().map_err(|e| corrupt("trace_id", e))
+}
+
+fn json_list(text: Option<String>) -> Result<Vec<String>> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => serde_json::from_str(&t).map_err(|e| corrupt("list", e)),
+    }
+}
+
+fn tokens(r: &Row, at: usize) -> duckdb::Result<Tokens> {
+    Ok(Tokens {
+        input: r.get(at)?,
+        output: r.get(at + 1)?,
+        cache_read: r.get(at + 2)?,
+        cache_write: r.get(at + 3)?,
+        reasoning: r.get(at + 4)?,
+        total: r.get(at + 5)?,
+    })
+}
+
+/// Raw column values of a span row; converted outside the row callback so parse errors are
+/// reported as corrupt data, not as DuckDB errors.
+struct SpanRow {
+    project_id: String,
+    trace_id: String,
+    span_id: u64,
+    parent_span_id: Option<u64>,
+    name: String,
+    service_name: String,
+    scope_name: String,
+    environment: Option<String>,
+    otel_kind: String,
+    kind: String,
+    start_ns: i64,
+    end_ns: Option<i64>,
+    duration_ns: Option<i64>,
+    status: String,
+    status_message: Option<String>,
+    ids: [Option<String>; 8],
+    tokens: Tokens,
+    cost_usd: Option<f64>,
+    cost_source: Option<String>,
+    input: Option<String>,
+    output: Option<String>,
+    attributes: String,
+    resource_attributes: String,
+    events: String,
+    links: String,
+    conventions: String,
+    unmapped_keys: String,
+    received_ns: i64,
+}
+
+fn span_row(r: &Row) -> duckdb::Result<SpanRow> {
+    Ok(SpanRow {
+        project_id: r.get(0)?,
+        trace_id: r.get(1)?,
+        span_id: r.get(2)?,
+        parent_span_id: r.get(3)?,
+        name: r.get(4)?,
+        service_name: r.get(5)?,
+        scope_name: r.get(6)?,
+        environment: r.get(7)?,
+        otel_kind: r.get(8)?,
+        kind: r.get(9)?,
+        start_ns: r.get(10)?,
+        end_ns: r.get(11)?,
+        duration_ns: r.get(12)?,
+        status: r.get(13)?,
+        status_message: r.get(14)?,
+        ids: [
+            r.get(15)?,
+            r.get(16)?,
+            r.get(17)?,
+            r.get(18)?,
+            r.get(19)?,
+            r.get(20)?,
+            r.get(21)?,
+            r.get(22)?,
+        ],
+        tokens: tokens(r, 23)?,
+        cost_usd: r.get(29)?,
+        cost_source: r.get(30)?,
+        input: r.get(31)?,
+        output: r.get(32)?,
+        attributes: r.get(33)?,
+        resource_attributes: r.get(34)?,
+        events: r.get(35)?,
+        links: r.get(36)?,
+        conventions: r.get(37)?,
+        unmapped_keys: r.get(38)?,
+        received_ns: r.get(39)?,
+    })
+}
+
+impl SpanRow {
+    fn into_span(self) -> Result<Span> {
+        let [
+            session_id,
+            user_id,
+            agent_name,
+            agent_id,
+            tool_name,
+            provider,
+            request_model,
+            response_model,
+        ] = self.ids;
+        let conventions: Conventions =
+            serde_json::from_str(&self.conventions).map_err(|e| corrupt("conventions", e))?;
+        Ok(Span {
+            project_id: self.project_id,
+            trace_id: trace_id(&self.trace_id)?,
+            span_id: SpanId::from_u64(self.span_id),
+            parent_span_id: self.parent_span_id.map(SpanId::from_u64),
+            name: self.name,
+            service_name: self.service_name,
+            scope_name: self.scope_name,
+            environment: self.environment,
+            otel_kind: OtelKind::parse(&self.otel_kind).unwrap_or(OtelKind::Unspecified),
+            kind: SpanKind::parse(&self.kind).unwrap_or(SpanKind::Other),
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            duration_ns: self.duration_ns,
+            status: Status::parse(&self.status).unwrap_or(Status::Unset),
+            status_message: self.status_message,
+            session_id,
+            user_id,
+            agent_name,
+            agent_id,
+            tool_name,
+            provider,
+            request_model,
+            response_model,
+            tokens: self.tokens,
+            cost_usd: self.cost_usd,
+            cost_source: self.cost_source.as_deref().and_then(CostSource::parse),
+            input: self.input,
+            output: self.output,
+            attributes: JsonText::parse(self.attributes).map_err(|e| corrupt("attributes", e))?,
+            resource_attributes: Arc::new(
+                JsonText::parse(self.resource_attributes)
+                    .map_err(|e| corrupt("resource_attributes", e))?,
+            ),
+            events: serde_json::from_str(&self.events).map_err(|e| corrupt("events", e))?,
+            links: serde_json::from_str(&self.links).map_err(|e| corrupt("links", e))?,
+            conventions,
+            unmapped_keys: serde_json::from_str(&self.unmapped_keys)
+                .map_err(|e| corrupt("unmapped_keys", e))?,
+            received_ns: self.received_ns,
+        })
+    }
+}
+
+struct SummaryRowRaw {
+    trace_id: String,
+    root_span_id: Option<u64>,
+    name: String,
+    service_name: String,
+    start_ns: i64,
+    end_ns: Option<i64>,
+    duration_ns: Option<i64>,
+    counts: [i64; 3],
+    status: String,
+    tokens: Tokens,
+    cost_usd: Option<f64>,
+    ids: [Option<String>; 3],
+    lists: [Option<String>; 5],
+    previews: [Option<String>; 2],
+    last_received_ns: i64,
+}
+
+fn summary_row(r: &Row) -> duckdb::Result<SummaryRowRaw> {
+    Ok(SummaryRowRaw {
+        trace_id: r.get(0)?,
+        root_span_id: r.get(1)?,
+        name: r.get(2)?,
+        service_name: r.get(3)?,
+        start_ns: r.get(4)?,
+        end_ns: r.get(5)?,
+        duration_ns: r.get(6)?,
+        counts: [r.get(7)?, r.get(8)?, r.get(9)?],
+        status: r.get(10)?,
+        tokens: tokens(r, 11)?,
+        cost_usd: r.get(17)?,
+        ids: [r.get(18)?, r.get(19)?, r.get(20)?],
+        lists: [r.get(21)?, r.get(22)?, r.get(23)?, r.get(24)?, r.get(25)?],
+        previews: [r.get(26)?, r.get(27)?],
+        last_received_ns: r.get(28)?,
+    })
+}
+
+impl SummaryRowRaw {
+    fn into_summary(self) -> Result<TraceSummary> {
+        let [session_id, user_id, environment] = self.ids;
+        let [agents, services, models, tools, kinds] = self.lists;
+        let [input_preview, output_preview] = self.previews;
+        Ok(TraceSummary {
+            trace_id: trace_id(&self.trace_id)?,
+            root_span_id: self.root_span_id.map(SpanId::from_u64),
+            name: self.name,
+            service_name: self.service_name,
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            duration_ns: self.duration_ns,
+            span_count: self.counts[0],
+            error_count: self.counts[1],
+            running_count: self.counts[2],
+            status: Status::parse(&self.status).unwrap_or(Status::Unset),
+            tokens: self.tokens,
+            cost_usd: self.cost_usd,
+            session_id,
+            user_id,
+            environment,
+            agents: json_list(agents)?,
+            services: json_list(services)?,
+            models: json_list(models)?,
+            tools: json_list(tools)?,
+            kinds: json_list(kinds)?,
+            input_preview,
+            output_preview,
+            last_received_ns: self.last_received_ns,
+        })
+    }
+}
+
+/// The trace's summary and its spans' start range.
+pub fn summary(
+    conn: &Connection,
+    project: &str,
+    trace: TraceId,
+) -> Result<Option<(TraceSummary, i64)>> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLS}, max_start_ns FROM trace_summaries WHERE project_id = ? AND trace_id = ?::UUID"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(duckdb::params![project, uuid_text(trace)])?;
+    match rows.next()? {
+        Some(r) => {
+            let max: i64 = r.get(29)?;
+            Ok(Some((summary_row(r)?.into_summary()?, max)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The latest version of every span of a trace, in start order.
+pub fn trace_spans(
+    conn: &Connection,
+    project: &str,
+    trace: TraceId,
+    payload: bool,
+) -> Result<Vec<Span>> {
+    let Some((s, max_start)) = summary(conn, project, trace)? else {
+        return Ok(Vec::new());
+    };
+    spans_in_window(conn, project, trace, s.start_ns, max_start, payload, None)
+}
+
+fn spans_in_window(
+    conn: &Connection,
+    project: &str,
+    trace: TraceId,
+    lo: i64,
+    hi: i64,
+    payload: bool,
+    span: Option<SpanId>,
+) -> Result<Vec<Span>> {
+    let cols = if payload {
+        SPAN_COLS
+    } else {
+        SPAN_OUTLINE_COLS
+    };
+    let span_filter = if span.is_some() {
+        "AND span_id = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {cols} FROM spans WHERE project_id = ? AND trace_id = ?::UUID AND start_ns BETWEEN ? AND ? \
+         {span_filter} {LATEST} ORDER BY start_ns, span_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let tid = uuid_text(trace);
+    let raw: Vec<SpanRow> = match span {
+        Some(sp) => stmt
+            .query_map(duckdb::params![project, tid, lo, hi, sp.as_u64()], span_row)?
+            .collect::<duckdb::Result<_>>()?,
+        None => stmt
+            .query_map(duckdb::params![project, tid, lo, hi], span_row)?
+            .collect::<duckdb::Result<_>>()?,
+    };
+    raw.into_iter().map(SpanRow::into_span).collect()
+}
+
+pub fn trace(
+    conn: &Connection,
+    project: &str,
+    trace: TraceId,
+    payload: bool,
+) -> Result<Option<(TraceSummary, Vec<Span>)>> {
+    let Some((s, max_start)) = summary(conn, project, trace)? else {
+        return Ok(None);
+    };
+    let spans = spans_in_window(conn, project, trace, s.start_ns, max_start, payload, None)?;
+    Ok(Some((s, spans)))
+}
+
+pub fn span(
+    conn: &Connection,
+    project: &str,
+    trace: TraceId,
+    span_id: SpanId,
+) -> Result<Option<Span>> {
+    let Some((s, max_start)) = summary(conn, project, trace)? else {
+        return Ok(None);
+    };
+    Ok(spans_in_window(
+        conn,
+        project,
+        trace,
+        s.start_ns,
+        max_start,
+        true,
+        Some(span_id),
+    )?
+    .pop())
+}
+
+pub fn linked_traces(conn: &Connection, project: &str, trace: TraceId) -> Result<Vec<TraceId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT replace(trace_id::VARCHAR, '-', '') FROM span_links \
+         WHERE project_id = ? AND linked_trace_id = ?::UUID AND trace_id <> linked_trace_id ORDER BY 1",
+    )?;
+    let ids: Vec<String> = stmt
+        .query_map(duckdb::params![project, uuid_text(trace)], |r| r.get(0))?
+        .collect::<duckdb::Result<_>>()?;
+    ids.iter().map(|h| trace_id(h)).collect()
+}
+
+/// A WHERE clause with positional parameters.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    params: Vec<Box<dyn ToSql>>,
+}
+
+impl Filter {
+    fn add(&mut self, clause: impl Into<String>, params: Vec<Box<dyn ToSql>>) {
+        self.clauses.push(clause.into());
+        self.params.extend(params);
+    }
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "TRUE".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+    fn refs(&self) -> Vec<&dyn ToSql> {
+        self.params.iter().map(|p| p.as_ref()).collect()
+    }
+}
+
+fn b<T: ToSql + 'static>(v: T) -> Box<dyn ToSql> {
+    Box::new(v)
+}
+
+/// `%text%` for ILIKE, with the pattern characters escaped.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A JSON path selecting one top-level key (keys contain dots, so they are quoted).
+fn json_key_path(key: &str) -> String {
+    format!("$.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn sort_key(sort: TraceSort) -> &'static str {
+    match sort {
+        TraceSort::StartTime => "start_ns",
+        TraceSort::Duration => "coalesce(duration_ns, -1)",
+        TraceSort::Cost => "coalesce(cost_usd, -1.0)",
+    }
+}
+
+fn trace_filter(project: &str, q: &TraceQuery) -> Filter {
+    let mut f = Filter::default();
+    f.add("project_id = ?", vec![b(project.to_string())]);
+    if let Some(v) = q.from_ns {
+        f.add("start_ns >= ?", vec![b(v)]);
+    }
+    if let Some(v) = q.to_ns {
+        f.add("start_ns <= ?", vec![b(v)]);
+    }
+    for (value, col) in [
+        (&q.service, "services"),
+        (&q.agent, "agents"),
+        (&q.model, "models"),
+    ] {
+        if let Some(v) = value {
+            f.add(format!("list_contains({col}, ?)"), vec![b(v.clone())]);
+        }
+    }
+    if let Some(k) = q.kind {
+        f.add("list_contains(kinds, ?)", vec![b(k.as_str().to_string())]);
+    }
+    for (value, col) in [
+        (&q.session, "session_id"),
+        (&q.user, "user_id"),
+        (&q.environment, "environment"),
+    ] {
+        if let Some(v) = value {
+            f.add(format!("{col} = ?"), vec![b(v.clone())]);
+        }
+    }
+    match q.status {
+        Some(StatusFilter::Error) => f.add("error_count > 0", vec![]),
+        Some(StatusFilter::Ok) => f.add("error_count = 0", vec![]),
+        Some(StatusFilter::Running) => f.add("running_count > 0", vec![]),
+        Some(StatusFilter::Unset) => f.add("status = 'unset'", vec![]),
+        None => {}
+    }
+    if let Some(v) = q.min_duration_ns {
+        f.add("duration_ns >= ?", vec![b(v)]);
+    }
+    if let Some(v) = q.max_duration_ns {
+        f.add("duration_ns <= ?", vec![b(v)]);
+    }
+    if let Some(v) = q.min_cost {
+        f.add("cost_usd >= ?", vec![b(v)]);
+    }
+    // Span-level predicates: traces that have a matching span. The span scan is bounded below
+    // by the query's start (a trace's spans never start before the trace).
+    let span_from = q.from_ns.unwrap_or(i64::MIN);
+    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        let p = like_pattern(text);
+        f.add(
+            "(name ILIKE ? ESCAPE '\\' OR input_preview ILIKE ? ESCAPE '\\' OR output_preview ILIKE ? ESCAPE '\\' \
+             OR trace_id IN (SELECT trace_id FROM spans WHERE project_id = ? AND start_ns >= ? AND \
+             (name ILIKE ? ESCAPE '\\' OR input ILIKE ? ESCAPE '\\' OR output ILIKE ? ESCAPE '\\')))",
+            vec![b(p.clone()), b(p.clone()), b(p.clone()), b(project.to_string()), b(span_from), b(p.clone()), b(p.clone()), b(p)],
+        );
+    }
+    for (key, value) in &q.attrs {
+        let path = json_key_path(key);
+        f.add(
+            "trace_id IN (SELECT trace_id FROM spans WHERE project_id = ? AND start_ns >= ? AND \
+             (json_extract_string(attributes, ?) = ? OR json_extract_string(resource_attributes, ?) = ?))",
+            vec![b(project.to_string()), b(span_from), b(path.clone()), b(value.clone()), b(path), b(value.clone())],
+        );
+    }
+    f
+}
+
+pub fn traces(conn: &Connection, project: &str, q: &TraceQuery) -> Result<Page<TraceSummary>> {
+    let mut f = trace_filter(project, q);
+    let key = sort_key(q.sort);
+    let (cmp, dir) = match q.order {
+        Order::Desc => ("<", "DESC"),
+        Order::Asc => (">", "ASC"),
+    };
+    if let Some(c) = q.cursor {
+        let v: Box<dyn ToSql> = match c.value {
+            SortValue::Int(i) => b(i),
+            SortValue::Float(x) => b(x),
+        };
+        let v2: Box<dyn ToSql> = match c.value {
+            SortValue::Int(i) => b(i),
+            SortValue::Float(x) => b(x),
+        };
+        f.add(
+            format!("({key} {cmp} ? OR ({key} = ? AND trace_id {cmp} ?::UUID))"),
+            vec![v, v2, b(uuid_text(c.trace_id))],
+        );
+    }
+    let limit = q.effective_limit() as usize;
+    let sql = format!(
+        "SELECT {SUMMARY_COLS}, {key} FROM trace_summaries WHERE {} ORDER BY {key} {dir}, trace_id {dir} LIMIT {}",
+        f.sql(),
+        limit + 1
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(f.refs().as_slice())?;
+    let mut items = Vec::new();
+    let mut last_key = None;
+    // The query asks for one row more than the page: its presence means another page.
+    let mut more = false;
+    while let Some(r) = rows.next()? {
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        last_key = Some(match q.sort {
+            TraceSort::Cost => SortValue::Float(r.get(29)?),
+            _ => SortValue::Int(r.get(29)?),
+        });
+        items.push(summary_row(r)?.into_summary()?);
+    }
+    let next_cursor = match (more, items.last(), last_key) {
+        (true, Some(t), Some(value)) => Some(
+            Cursor {
+                value,
+                trace_id: t.trace_id,
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(Page { items, next_cursor })
+}
+
+const SESSION_COLS: &str = "session_id, arg_min(user_id, start_ns) FILTER (WHERE user_id IS NOT NULL), count(*), \
+    sum(span_count), sum(error_count), min(start_ns), max(end_ns), sum(input_tokens), sum(output_tokens), \
+    sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), sum(total_tokens), sum(cost_usd), \
+    arg_min(input_preview, start_ns) FILTER (WHERE input_preview IS NOT NULL)";
+
+fn session_row(r: &Row) -> duckdb::Result<SessionSummary> {
+    let n = |i: usize| -> duckdb::Result<Option<i64>> {
+        // SUM over BIGINT is HUGEINT in DuckDB; read it as f64-safe i128 text.
+        let v: Option<i128> = r.get(i)?;
+        Ok(v.map(|x| x.clamp(i64::MIN as i128, i64::MAX as i128) as i64))
+    };
+    Ok(SessionSummary {
+        session_id: r.get(0)?,
+        user_id: r.get(1)?,
+        trace_count: r.get(2)?,
+        span_count: n(3)?.unwrap_or(0),
+        error_count: n(4)?.unwrap_or(0),
+        start_ns: r.get(5)?,
+        end_ns: r.get(6)?,
+        tokens: Tokens {
+            input: n(7)?,
+            output: n(8)?,
+            cache_read: n(9)?,
+            cache_write: n(10)?,
+            reasoning: n(11)?,
+            total: n(12)?,
+        },
+        cost_usd: r.get(13)?,
+        first_input_preview: r.get(14)?,
+    })
+}
+
+pub fn sessions(
+    conn: &Connection,
+    project: &str,
+    q: &SessionQuery,
+) -> Result<Page<SessionSummary>> {
+    let mut f = Filter::default();
+    f.add(
+        "project_id = ? AND session_id IS NOT NULL",
+        vec![b(project.to_string())],
+    );
+    if let Some(u) = &q.user {
+        f.add("user_id = ?", vec![b(u.clone())]);
+    }
+    let mut having = Vec::new();
+    let mut having_params: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(v) = q.from_ns {
+        having.push("min(start_ns) >= ?".to_string());
+        having_params.push(b(v));
+    }
+    if let Some(v) = q.to_ns {
+        having.push("min(start_ns) <= ?".to_string());
+        having_params.push(b(v));
+    }
+    if let Some((start, id)) = &q.cursor {
+        having.push("(min(start_ns) < ? OR (min(start_ns) = ? AND session_id < ?))".to_string());
+        having_params.extend([b(*start), b(*start), b(id.clone())]);
+    }
+    let limit = match q.limit {
+        0 => spyglass_model::query::DEFAULT_LIMIT,
+        n => n.min(spyglass_model::query::MAX_LIMIT),
+    } as usize;
+    let having_sql = if having.is_empty() {
+        String::new()
+    } else {
+        format!("HAVING {}", having.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM trace_summaries WHERE {} GROUP BY session_id {having_sql} \
+         ORDER BY min(start_ns) DESC, session_id DESC LIMIT {}",
+        f.sql(),
+        limit + 1
+    );
+    let mut params = f.refs();
+    params.extend(having_params.iter().map(|p| p.as_ref()));
+    let mut stmt = conn.prepare(&sql)?;
+    let mut items: Vec<SessionSummary> = stmt
+        .query_map(params.as_slice(), session_row)?
+        .collect::<duckdb::Result<_>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items
+            .last()
+            .map(|s| spyglass_model::query::encode_session_cursor(s.start_ns, &s.session_id))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub fn session(conn: &Connection, project: &str, id: &str) -> Result<Option<SessionDetail>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM trace_summaries WHERE project_id = ? AND session_id = ? GROUP BY session_id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(duckdb::params![project, id])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let session = session_row(r)?;
+    let sql = format!(
+        "SELECT {SUMMARY_COLS} FROM trace_summaries WHERE project_id = ? AND session_id = ? ORDER BY start_ns, trace_id LIMIT 10000"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raw: Vec<SummaryRowRaw> = stmt
+        .query_map(duckdb::params![project, id], summary_row)?
+        .collect::<duckdb::Result<_>>()?;
+    let traces = raw
+        .into_iter()
+        .map(SummaryRowRaw::into_summary)
+        .collect::<Result<_>>()?;
+    Ok(Some(SessionDetail { session, traces }))
+}
+
+pub fn facets(
+    conn: &Connection,
+    project: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Facets> {
+    let window = "project_id = ? AND start_ns >= ? AND start_ns <= ?";
+    let lo = from.unwrap_or(i64::MIN);
+    let hi = to.unwrap_or(i64::MAX);
+    let list = |col: &str| {
+        format!(
+            "SELECT v, count(*) AS n FROM (SELECT unnest({col}) AS v FROM trace_summaries WHERE {window}) \
+             GROUP BY v ORDER BY n DESC, v LIMIT 200"
+        )
+    };
+    let scalar = |col: &str| {
+        format!(
+            "SELECT {col} AS v, count(*) AS n FROM trace_summaries WHERE {window} AND {col} IS NOT NULL \
+             GROUP BY v ORDER BY n DESC, v LIMIT 200"
+        )
+    };
+    let run = |sql: String| -> Result<Vec<FacetValue>> {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(duckdb::params![project, lo, hi], |r| {
+            Ok(FacetValue {
+                value: r.get(0)?,
+                count: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<duckdb::Result<_>>()?)
+    };
+    Ok(Facets {
+        services: run(list("services"))?,
+        agents: run(list("agents"))?,
+        models: run(list("models"))?,
+        users: run(scalar("user_id"))?,
+        kinds: run(list("kinds"))?,
+        environments: run(scalar("environment"))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_escape() {
+        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+        assert_eq!(
+            json_key_path("gen_ai.request.model"),
+            "$.\"gen_ai.request.model\""
+        );
+        assert_eq!(json_key_path("a\"b"), "$.\"a\\\"b\"");
+    }
+}

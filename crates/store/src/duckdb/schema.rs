@@ -1,0 +1,128 @@
+//! Versioned schema migrations. Each runs once, in its own transaction, and is recorded in
+//! `schema_migrations`; a newer binary upgrades an older data directory in place.
+
+use crate::StoreError;
+use duckdb::Connection;
+
+/// (version, SQL). Append only: never edit a migration that has shipped.
+pub const MIGRATIONS: &[(u32, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE spans (
+    project_id          VARCHAR NOT NULL,
+    trace_id            UUID NOT NULL,
+    span_id             UBIGINT NOT NULL,
+    parent_span_id      UBIGINT,
+    name                VARCHAR NOT NULL,
+    service_name        VARCHAR NOT NULL,
+    scope_name          VARCHAR NOT NULL,
+    environment         VARCHAR,
+    otel_kind           VARCHAR NOT NULL,
+    kind                VARCHAR NOT NULL,
+    start_ns            BIGINT NOT NULL,
+    end_ns              BIGINT,
+    duration_ns         BIGINT,
+    status              VARCHAR NOT NULL,
+    status_message      VARCHAR,
+    session_id          VARCHAR,
+    user_id             VARCHAR,
+    agent_name          VARCHAR,
+    agent_id            VARCHAR,
+    tool_name           VARCHAR,
+    provider            VARCHAR,
+    request_model       VARCHAR,
+    response_model      VARCHAR,
+    input_tokens        BIGINT,
+    output_tokens       BIGINT,
+    cache_read_tokens   BIGINT,
+    cache_write_tokens  BIGINT,
+    reasoning_tokens    BIGINT,
+    total_tokens        BIGINT,
+    cost_usd            DOUBLE,
+    cost_source         VARCHAR,
+    input               VARCHAR,
+    output              VARCHAR,
+    attributes          VARCHAR NOT NULL,
+    resource_attributes VARCHAR NOT NULL,
+    events              VARCHAR NOT NULL,
+    links               VARCHAR NOT NULL,
+    conventions         VARCHAR[] NOT NULL,
+    unmapped_keys       VARCHAR[] NOT NULL,
+    received_ns         BIGINT NOT NULL
+);
+
+CREATE TABLE span_links (
+    project_id      VARCHAR NOT NULL,
+    trace_id        UUID NOT NULL,
+    span_id         UBIGINT NOT NULL,
+    linked_trace_id UUID NOT NULL,
+    linked_span_id  UBIGINT NOT NULL
+);
+
+CREATE TABLE trace_summaries (
+    project_id         VARCHAR NOT NULL,
+    trace_id           UUID NOT NULL,
+    root_span_id       UBIGINT,
+    name               VARCHAR NOT NULL,
+    service_name       VARCHAR NOT NULL,
+    start_ns           BIGINT NOT NULL,
+    max_start_ns       BIGINT NOT NULL,
+    end_ns             BIGINT,
+    duration_ns        BIGINT,
+    span_count         BIGINT NOT NULL,
+    error_count        BIGINT NOT NULL,
+    running_count      BIGINT NOT NULL,
+    status             VARCHAR NOT NULL,
+    input_tokens       BIGINT,
+    output_tokens      BIGINT,
+    cache_read_tokens  BIGINT,
+    cache_write_tokens BIGINT,
+    reasoning_tokens   BIGINT,
+    total_tokens       BIGINT,
+    cost_usd           DOUBLE,
+    session_id         VARCHAR,
+    user_id            VARCHAR,
+    environment        VARCHAR,
+    agents             VARCHAR[] NOT NULL,
+    services           VARCHAR[] NOT NULL,
+    models             VARCHAR[] NOT NULL,
+    tools              VARCHAR[] NOT NULL,
+    kinds              VARCHAR[] NOT NULL,
+    input_preview      VARCHAR,
+    output_preview     VARCHAR,
+    last_received_ns   BIGINT NOT NULL,
+    PRIMARY KEY (project_id, trace_id)
+);
+"#,
+)];
+
+pub fn migrate(conn: &Connection) -> Result<u32, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns BIGINT NOT NULL)",
+    )?;
+    let current: u32 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let run = || -> Result<(), duckdb::Error> {
+            conn.execute_batch("BEGIN TRANSACTION")?;
+            conn.execute_batch(sql)?;
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)",
+                duckdb::params![version, spyglass_model::now_ns()],
+            )?;
+            conn.execute_batch("COMMIT")
+        };
+        if let Err(e) = run() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(StoreError::Migration {
+                version: *version,
+                message: e.to_string(),
+            });
+        }
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(MIGRATIONS.last().map(|m| m.0).unwrap_or(0))
+}

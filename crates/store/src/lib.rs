@@ -1,0 +1,69 @@
+//! Storage behind one trait. Every backend (DuckDB embedded now, ClickHouse for scale-out)
+//! implements [`Store`] and must pass the conformance suite in [`conformance`].
+//!
+//! Writes are append-only; reads resolve each (project, trace, span) to its latest version:
+//! a finished span beats a running one, then the latest received wins. Every call takes the
+//! project and every query filters on it.
+
+pub mod conformance;
+pub mod duckdb;
+mod error;
+pub mod summary;
+
+pub use error::StoreError;
+
+use async_trait::async_trait;
+use spyglass_model::query::{Page, SessionQuery, TraceQuery};
+use spyglass_model::{Facets, SessionDetail, SessionSummary, Span, SpanId, TraceId, TraceSummary};
+use std::sync::Arc;
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Numbers about the store, for `/metrics` and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Span rows stored (every version).
+    pub span_rows: i64,
+    pub trace_count: i64,
+    /// Bytes of the store's files on disk.
+    pub disk_bytes: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores spans durably; when this returns `Ok`, a crash loses none of them. Spans may be
+    /// of several projects (each carries its own).
+    async fn write(&self, spans: Arc<Vec<Span>>) -> Result<()>;
+
+    /// The trace summary and every span (latest versions), in start order.
+    async fn trace(
+        &self,
+        project: &str,
+        trace_id: TraceId,
+    ) -> Result<Option<(TraceSummary, Vec<Span>)>>;
+
+    /// One span (latest version), with everything.
+    async fn span(&self, project: &str, trace_id: TraceId, span_id: SpanId)
+    -> Result<Option<Span>>;
+
+    async fn traces(&self, project: &str, q: &TraceQuery) -> Result<Page<TraceSummary>>;
+
+    /// Traces with a span that links to a span of `trace_id` (the sub-traces it spawned).
+    async fn linked_traces(&self, project: &str, trace_id: TraceId) -> Result<Vec<TraceId>>;
+
+    async fn sessions(&self, project: &str, q: &SessionQuery) -> Result<Page<SessionSummary>>;
+
+    async fn session(&self, project: &str, session_id: &str) -> Result<Option<SessionDetail>>;
+
+    async fn facets(
+        &self,
+        project: &str,
+        from_ns: Option<i64>,
+        to_ns: Option<i64>,
+    ) -> Result<Facets>;
+
+    async fn stats(&self) -> Result<StoreStats>;
+
+    /// Checks the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+}
