@@ -21,6 +21,24 @@ store_conformance_tests!({
     (Arc::new(store) as Arc<dyn Store>, dir)
 });
 
+/// The same suite with traces partitioned across three writers.
+mod partitioned_writers {
+    use super::*;
+
+    store_conformance_tests!({
+        let dir = tempfile::tempdir().unwrap();
+        let store = DuckDbStore::open(
+            dir.path(),
+            &DuckDbConfig {
+                writers: 3,
+                ..config()
+            },
+        )
+        .unwrap();
+        (Arc::new(store) as Arc<dyn Store>, dir)
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopen_keeps_spans_and_exact_summaries() {
     let dir = tempfile::tempdir().unwrap();

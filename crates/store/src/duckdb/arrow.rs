@@ -125,7 +125,7 @@ pub fn spans_schema() -> Arc<Schema> {
         str_field("input", true),
         str_field("output", true),
         str_field("attributes", false),
-        str_field("resource_attributes", false),
+        u64_field("resource_id", false),
         str_field("events", false),
         str_field("links", false),
         list_field("conventions"),
@@ -135,8 +135,8 @@ pub fn spans_schema() -> Arc<Schema> {
     Arc::new(Schema::new(f))
 }
 
-/// Builds the `spans` batch.
-pub fn spans_batch(spans: &[&Span]) -> RecordBatch {
+/// Builds the `spans` batch; `resource_ids[i]` is the resource of `spans[i]`.
+pub fn spans_batch(spans: &[&Span], resource_ids: &[u64]) -> RecordBatch {
     let n = spans.len();
     let mut project = strings(n, n * 8);
     let mut trace = FixedSizeBinaryBuilder::with_capacity(n, 16);
@@ -160,16 +160,14 @@ pub fn spans_batch(spans: &[&Span]) -> RecordBatch {
     let mut input = strings(n, n * 64);
     let mut output = strings(n, n * 64);
     let mut attrs = strings(n, n * 128);
-    let mut res_attrs = strings(n, n * 64);
+    let mut res_ids = UInt64Builder::with_capacity(n);
     let mut events = strings(n, n * 2);
     let mut links = strings(n, n * 2);
     let mut conventions = list(n);
     let mut unmapped = list(n);
     let mut received = Int64Builder::with_capacity(n);
 
-    // Resource attributes are shared by every span of a resource; the Arc makes repeats cheap
-    // to detect, and DuckDB's dictionary compression stores them once per segment.
-    for s in spans {
+    for (s, resource_id) in spans.iter().zip(resource_ids) {
         project.append_value(&s.project_id);
         trace.append_value(s.trace_id.0).expect("16 bytes");
         span_id.append_value(s.span_id.as_u64());
@@ -203,7 +201,7 @@ pub fn spans_batch(spans: &[&Span]) -> RecordBatch {
         input.append_option(s.input.as_deref());
         output.append_option(s.output.as_deref());
         attrs.append_value(s.attributes.as_str());
-        res_attrs.append_value(s.resource_attributes.as_str());
+        res_ids.append_value(*resource_id);
         events.append_value(json_list(&s.events));
         links.append_value(json_list(&s.links));
         push_list(&mut conventions, s.conventions.names());
@@ -238,7 +236,7 @@ pub fn spans_batch(spans: &[&Span]) -> RecordBatch {
         Arc::new(input.finish()),
         Arc::new(output.finish()),
         Arc::new(attrs.finish()),
-        Arc::new(res_attrs.finish()),
+        Arc::new(res_ids.finish()),
         Arc::new(events.finish()),
         Arc::new(links.finish()),
         Arc::new(conventions.finish()),
@@ -254,6 +252,44 @@ fn json_list<T: serde::Serialize>(items: &[T]) -> String {
     } else {
         serde_json::to_string(items).expect("events and links serialize")
     }
+}
+
+/// Builds the `resources` batch.
+pub fn resources_batch(rows: &[(&str, u64, &str)]) -> RecordBatch {
+    let n = rows.len();
+    let mut project = strings(n, n * 8);
+    let mut id = UInt64Builder::with_capacity(n);
+    let mut attrs = strings(n, n * 160);
+    for (p, i, a) in rows {
+        project.append_value(p);
+        id.append_value(*i);
+        attrs.append_value(a);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        str_field("project_id", false),
+        u64_field("resource_id", false),
+        str_field("attributes", false),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(project.finish()),
+            Arc::new(id.finish()),
+            Arc::new(attrs.finish()),
+        ],
+    )
+    .expect("resources batch matches its schema")
+}
+
+/// A stable 64-bit id for a resource's attributes (FNV-1a): stored data refers to it, so it
+/// must not change between releases. Colliding texts would share a row; ids are per project.
+pub fn resource_id(attributes: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in attributes.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 /// Builds the `span_links` batch (one row per link).
@@ -298,11 +334,13 @@ pub fn links_batch(spans: &[&Span]) -> Option<RecordBatch> {
     )
 }
 
-/// A summary row to write: the project, the summary, and the trace's latest span start.
+/// A summary row to write: the project, the summary, the trace's latest span start, and the
+/// version (higher replaces lower).
 pub struct SummaryRow<'a> {
     pub project_id: &'a str,
     pub summary: TraceSummary,
     pub max_start_ns: i64,
+    pub version: i64,
 }
 
 /// Builds the `trace_summaries` batch.
@@ -325,6 +363,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
     let mut lists: [ListBuilder<StringBuilder>; 5] = std::array::from_fn(|_| list(n));
     let mut previews: [StringBuilder; 2] = std::array::from_fn(|_| strings(n, n * 64));
     let mut received = Int64Builder::with_capacity(n);
+    let mut version = Int64Builder::with_capacity(n);
     for r in rows {
         let s = &r.summary;
         project.append_value(r.project_id);
@@ -364,6 +403,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
             b.append_option(v.as_deref());
         }
         received.append_value(s.last_received_ns);
+        version.append_value(r.version);
     }
     let mut fields = vec![
         str_field("project_id", false),
@@ -394,6 +434,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
         str_field("input_preview", true),
         str_field("output_preview", true),
         i64_field("last_received_ns", false),
+        i64_field("version", false),
     ]);
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(project.finish()),
@@ -422,6 +463,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
         cols.push(Arc::new(b.finish()));
     }
     cols.push(Arc::new(received.finish()));
+    cols.push(Arc::new(version.finish()));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .expect("summaries batch matches its schema")
 }

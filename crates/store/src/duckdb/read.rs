@@ -15,21 +15,23 @@ use spyglass_model::{
 };
 use std::sync::Arc;
 
-const SPAN_COLS: &str = "project_id, replace(trace_id::VARCHAR, '-', ''), span_id, parent_span_id, name, \
-    service_name, scope_name, environment, otel_kind, kind, start_ns, end_ns, duration_ns, status, \
-    status_message, session_id, user_id, agent_name, agent_id, tool_name, provider, request_model, \
-    response_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
-    reasoning_tokens, total_tokens, cost_usd, cost_source, input, output, attributes, \
-    resource_attributes, events, links, to_json(conventions)::VARCHAR, \
-    to_json(unmapped_keys)::VARCHAR, received_ns";
+/// Span columns over `s` (spans) joined with `r` (their resource).
+const SPAN_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-', ''), s.span_id, s.parent_span_id, s.name, \
+    s.service_name, s.scope_name, s.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, s.duration_ns, \
+    s.status, s.status_message, s.session_id, s.user_id, s.agent_name, s.agent_id, s.tool_name, s.provider, \
+    s.request_model, s.response_model, s.input_tokens, s.output_tokens, s.cache_read_tokens, \
+    s.cache_write_tokens, s.reasoning_tokens, s.total_tokens, s.cost_usd, s.cost_source, s.input, s.output, \
+    s.attributes, coalesce(r.attributes, '{}'), s.events, s.links, to_json(s.conventions)::VARCHAR, \
+    to_json(s.unmapped_keys)::VARCHAR, s.received_ns";
 
 /// The same columns without the bulky payloads, for trees and summaries.
-const SPAN_OUTLINE_COLS: &str = "project_id, replace(trace_id::VARCHAR, '-', ''), span_id, parent_span_id, name, \
-    service_name, scope_name, environment, otel_kind, kind, start_ns, end_ns, duration_ns, status, \
-    status_message, session_id, user_id, agent_name, agent_id, tool_name, provider, request_model, \
-    response_model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
-    reasoning_tokens, total_tokens, cost_usd, cost_source, NULL, NULL, '{}', '{}', '[]', '[]', \
-    to_json(conventions)::VARCHAR, to_json(unmapped_keys)::VARCHAR, received_ns";
+const SPAN_OUTLINE_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-', ''), s.span_id, s.parent_span_id, \
+    s.name, s.service_name, s.scope_name, s.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, \
+    s.duration_ns, s.status, s.status_message, s.session_id, s.user_id, s.agent_name, s.agent_id, \
+    s.tool_name, s.provider, s.request_model, s.response_model, s.input_tokens, s.output_tokens, \
+    s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens, s.total_tokens, s.cost_usd, \
+    s.cost_source, NULL, NULL, '{}', '{}', '[]', '[]', to_json(s.conventions)::VARCHAR, \
+    to_json(s.unmapped_keys)::VARCHAR, s.received_ns";
 
 const LATEST: &str = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1";
 
@@ -39,6 +41,17 @@ const SUMMARY_COLS: &str = "replace(trace_id::VARCHAR, '-', ''), root_span_id, n
     user_id, environment, to_json(agents)::VARCHAR, to_json(services)::VARCHAR, \
     to_json(models)::VARCHAR, to_json(tools)::VARCHAR, to_json(kinds)::VARCHAR, input_preview, \
     output_preview, last_received_ns";
+
+/// The latest version of each trace summary among the rows `inner` selects. `inner` must only
+/// narrow by conditions that every older version also meets when the latest does (project,
+/// `max_start_ns >= x`, `start_ns <= x`; see `trace_filter`), or an old version could stand in
+/// for a trace whose latest version was filtered out.
+fn latest_summaries(inner: &str) -> String {
+    format!(
+        "(SELECT * FROM trace_summaries WHERE {inner} \
+         QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY version DESC) = 1)"
+    )
+}
 
 fn corrupt(column: &'static str, message: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -281,7 +294,8 @@ pub fn summary(
     trace: TraceId,
 ) -> Result<Option<(TraceSummary, i64)>> {
     let sql = format!(
-        "SELECT {SUMMARY_COLS}, max_start_ns FROM trace_summaries WHERE project_id = ? AND trace_id = ?::UUID"
+        "SELECT {SUMMARY_COLS}, max_start_ns FROM trace_summaries \
+         WHERE project_id = ? AND trace_id = ?::UUID ORDER BY version DESC LIMIT 1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(duckdb::params![project, uuid_text(trace)])?;
@@ -326,9 +340,16 @@ fn spans_in_window(
     } else {
         ""
     };
+    let resources = if payload {
+        // Two writers may each have stored a resource once: take one copy.
+        "LEFT JOIN (SELECT DISTINCT ON (project_id, resource_id) * FROM resources) r \
+         ON r.project_id = s.project_id AND r.resource_id = s.resource_id"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT {cols} FROM spans WHERE project_id = ? AND trace_id = ?::UUID AND start_ns BETWEEN ? AND ? \
-         {span_filter} {LATEST} ORDER BY start_ns, span_id"
+        "SELECT {cols} FROM (SELECT * FROM spans WHERE project_id = ? AND trace_id = ?::UUID \
+         AND start_ns BETWEEN ? AND ? {span_filter} {LATEST}) s {resources} ORDER BY s.start_ns, s.span_id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let tid = uuid_text(trace);
@@ -443,14 +464,23 @@ fn sort_key(sort: TraceSort) -> &'static str {
     }
 }
 
-fn trace_filter(project: &str, q: &TraceQuery) -> Filter {
+/// The filters of a trace list: `inner` selects summary rows before the latest version of each
+/// trace is taken, `outer` applies to those latest versions.
+///
+/// Across a trace's versions `start_ns` only decreases and `max_start_ns` only increases, so
+/// `max_start_ns >= from` and `start_ns <= to` keep every version of a trace whose latest
+/// version qualifies, which is what `latest_summaries` needs; `start_ns >= from` is then
+/// checked on the latest version.
+fn trace_filter(project: &str, q: &TraceQuery) -> (Filter, Filter) {
+    let mut inner = Filter::default();
+    inner.add("project_id = ?", vec![b(project.to_string())]);
     let mut f = Filter::default();
-    f.add("project_id = ?", vec![b(project.to_string())]);
     if let Some(v) = q.from_ns {
+        inner.add("max_start_ns >= ?", vec![b(v)]);
         f.add("start_ns >= ?", vec![b(v)]);
     }
     if let Some(v) = q.to_ns {
-        f.add("start_ns <= ?", vec![b(v)]);
+        inner.add("start_ns <= ?", vec![b(v)]);
     }
     for (value, col) in [
         (&q.service, "services"),
@@ -505,15 +535,24 @@ fn trace_filter(project: &str, q: &TraceQuery) -> Filter {
         let path = json_key_path(key);
         f.add(
             "trace_id IN (SELECT trace_id FROM spans WHERE project_id = ? AND start_ns >= ? AND \
-             (json_extract_string(attributes, ?) = ? OR json_extract_string(resource_attributes, ?) = ?))",
-            vec![b(project.to_string()), b(span_from), b(path.clone()), b(value.clone()), b(path), b(value.clone())],
+             (json_extract_string(attributes, ?) = ? OR resource_id IN (SELECT resource_id FROM resources \
+             WHERE project_id = ? AND json_extract_string(attributes, ?) = ?)))",
+            vec![
+                b(project.to_string()),
+                b(span_from),
+                b(path.clone()),
+                b(value.clone()),
+                b(project.to_string()),
+                b(path),
+                b(value.clone()),
+            ],
         );
     }
-    f
+    (inner, f)
 }
 
 pub fn traces(conn: &Connection, project: &str, q: &TraceQuery) -> Result<Page<TraceSummary>> {
-    let mut f = trace_filter(project, q);
+    let (inner, mut f) = trace_filter(project, q);
     let key = sort_key(q.sort);
     let (cmp, dir) = match q.order {
         Order::Desc => ("<", "DESC"),
@@ -535,12 +574,15 @@ pub fn traces(conn: &Connection, project: &str, q: &TraceQuery) -> Result<Page<T
     }
     let limit = q.effective_limit() as usize;
     let sql = format!(
-        "SELECT {SUMMARY_COLS}, {key} FROM trace_summaries WHERE {} ORDER BY {key} {dir}, trace_id {dir} LIMIT {}",
+        "SELECT {SUMMARY_COLS}, {key} FROM {} WHERE {} ORDER BY {key} {dir}, trace_id {dir} LIMIT {}",
+        latest_summaries(&inner.sql()),
         f.sql(),
         limit + 1
     );
+    let mut params = inner.refs();
+    params.extend(f.refs());
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(f.refs().as_slice())?;
+    let mut rows = stmt.query(params.as_slice())?;
     let mut items = Vec::new();
     let mut last_key = None;
     // The query asks for one row more than the page: its presence means another page.
@@ -607,10 +649,7 @@ pub fn sessions(
     q: &SessionQuery,
 ) -> Result<Page<SessionSummary>> {
     let mut f = Filter::default();
-    f.add(
-        "project_id = ? AND session_id IS NOT NULL",
-        vec![b(project.to_string())],
-    );
+    f.add("session_id IS NOT NULL", vec![]);
     if let Some(u) = &q.user {
         f.add("user_id = ?", vec![b(u.clone())]);
     }
@@ -638,12 +677,15 @@ pub fn sessions(
         format!("HAVING {}", having.join(" AND "))
     };
     let sql = format!(
-        "SELECT {SESSION_COLS} FROM trace_summaries WHERE {} GROUP BY session_id {having_sql} \
+        "SELECT {SESSION_COLS} FROM {} WHERE {} GROUP BY session_id {having_sql} \
          ORDER BY min(start_ns) DESC, session_id DESC LIMIT {}",
+        latest_summaries("project_id = ?"),
         f.sql(),
         limit + 1
     );
-    let mut params = f.refs();
+    let project = project.to_string();
+    let mut params: Vec<&dyn ToSql> = vec![&project];
+    params.extend(f.refs());
     params.extend(having_params.iter().map(|p| p.as_ref()));
     let mut stmt = conn.prepare(&sql)?;
     let mut items: Vec<SessionSummary> = stmt
@@ -662,7 +704,8 @@ pub fn sessions(
 
 pub fn session(conn: &Connection, project: &str, id: &str) -> Result<Option<SessionDetail>> {
     let sql = format!(
-        "SELECT {SESSION_COLS} FROM trace_summaries WHERE project_id = ? AND session_id = ? GROUP BY session_id"
+        "SELECT {SESSION_COLS} FROM {} WHERE session_id = ? GROUP BY session_id",
+        latest_summaries("project_id = ?")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(duckdb::params![project, id])?;
@@ -671,7 +714,8 @@ pub fn session(conn: &Connection, project: &str, id: &str) -> Result<Option<Sess
     };
     let session = session_row(r)?;
     let sql = format!(
-        "SELECT {SUMMARY_COLS} FROM trace_summaries WHERE project_id = ? AND session_id = ? ORDER BY start_ns, trace_id LIMIT 10000"
+        "SELECT {SUMMARY_COLS} FROM {} WHERE session_id = ? ORDER BY start_ns, trace_id LIMIT 10000",
+        latest_summaries("project_id = ?")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let raw: Vec<SummaryRowRaw> = stmt
@@ -690,40 +734,60 @@ pub fn facets(
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Facets> {
-    let window = "project_id = ? AND start_ns >= ? AND start_ns <= ?";
     let lo = from.unwrap_or(i64::MIN);
     let hi = to.unwrap_or(i64::MAX);
-    let list = |col: &str| {
+    let list = |name: &str| {
         format!(
-            "SELECT v, count(*) AS n FROM (SELECT unnest({col}) AS v FROM trace_summaries WHERE {window}) \
-             GROUP BY v ORDER BY n DESC, v LIMIT 200"
+            "SELECT '{name}' AS f, v, count(*) AS n FROM (SELECT unnest({name}) AS v FROM t) GROUP BY v"
         )
     };
-    let scalar = |col: &str| {
+    let scalar = |name: &str, col: &str| {
         format!(
-            "SELECT {col} AS v, count(*) AS n FROM trace_summaries WHERE {window} AND {col} IS NOT NULL \
-             GROUP BY v ORDER BY n DESC, v LIMIT 200"
+            "SELECT '{name}' AS f, {col} AS v, count(*) AS n FROM t WHERE {col} IS NOT NULL GROUP BY v"
         )
     };
-    let run = |sql: String| -> Result<Vec<FacetValue>> {
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(duckdb::params![project, lo, hi], |r| {
-            Ok(FacetValue {
-                value: r.get(0)?,
-                count: r.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<duckdb::Result<_>>()?)
-    };
-    Ok(Facets {
-        services: run(list("services"))?,
-        agents: run(list("agents"))?,
-        models: run(list("models"))?,
-        users: run(scalar("user_id"))?,
-        kinds: run(list("kinds"))?,
-        environments: run(scalar("environment"))?,
-    })
+    // One pass over the latest summaries in the window, every facet from it.
+    let sql = format!(
+        "WITH t AS (SELECT services, agents, models, kinds, user_id, environment FROM {} WHERE start_ns >= ?) \
+         {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} ORDER BY f, n DESC, v",
+        latest_summaries("project_id = ? AND max_start_ns >= ? AND start_ns <= ?"),
+        list("services"),
+        list("agents"),
+        list("models"),
+        list("kinds"),
+        scalar("users", "user_id"),
+        scalar("environments", "environment"),
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(duckdb::params![project, lo, hi, lo], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            FacetValue {
+                value: r.get(1)?,
+                count: r.get(2)?,
+            },
+        ))
+    })?;
+    let mut facets = Facets::default();
+    for row in rows {
+        let (f, v) = row?;
+        let slot = match f.as_str() {
+            "services" => &mut facets.services,
+            "agents" => &mut facets.agents,
+            "models" => &mut facets.models,
+            "kinds" => &mut facets.kinds,
+            "users" => &mut facets.users,
+            _ => &mut facets.environments,
+        };
+        if slot.len() < MAX_FACET_VALUES {
+            slot.push(v);
+        }
+    }
+    Ok(facets)
 }
+
+/// Values listed per facet, most frequent first.
+const MAX_FACET_VALUES: usize = 200;
 
 #[cfg(test)]
 mod tests {

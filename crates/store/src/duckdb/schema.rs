@@ -43,12 +43,20 @@ CREATE TABLE spans (
     input               VARCHAR,
     output              VARCHAR,
     attributes          VARCHAR NOT NULL,
-    resource_attributes VARCHAR NOT NULL,
+    resource_id         UBIGINT NOT NULL,
     events              VARCHAR NOT NULL,
     links               VARCHAR NOT NULL,
     conventions         VARCHAR[] NOT NULL,
     unmapped_keys       VARCHAR[] NOT NULL,
     received_ns         BIGINT NOT NULL
+);
+
+-- Each distinct resource (service, host, SDK... attributes) once; spans point at it. Every
+-- span of a resource repeated the same ~150 bytes before.
+CREATE TABLE resources (
+    project_id  VARCHAR NOT NULL,
+    resource_id UBIGINT NOT NULL,
+    attributes  VARCHAR NOT NULL
 );
 
 CREATE TABLE span_links (
@@ -91,7 +99,9 @@ CREATE TABLE trace_summaries (
     input_preview      VARCHAR,
     output_preview     VARCHAR,
     last_received_ns   BIGINT NOT NULL,
-    PRIMARY KEY (project_id, trace_id)
+    -- Summaries are append-only versions (an upsert per commit costs more than the spans);
+    -- reads take the highest version of each trace, and the writer deletes superseded rows.
+    version            BIGINT NOT NULL
 );
 "#,
 )];

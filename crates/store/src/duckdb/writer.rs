@@ -9,9 +9,10 @@ use super::metrics::StoreMetrics;
 use crate::summary::{Contribution, TraceState};
 use crate::{Result, StoreError};
 use duckdb::Connection;
-use spyglass_model::{Span, TraceId};
+use spyglass_model::{JsonText, Span, TraceId};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -21,28 +22,90 @@ pub struct Job {
     pub ack: oneshot::Sender<Result<()>>,
 }
 
+/// Which traces a writer owns: each trace always goes to the same writer, so writers share
+/// no per-trace state.
+#[derive(Debug, Clone, Copy)]
+pub struct Partition {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Partition {
+    /// Trace ids are random, so their last byte spreads traces evenly.
+    pub fn of(trace: TraceId, count: usize) -> usize {
+        trace.0[15] as usize % count.max(1)
+    }
+
+    fn owns(&self, trace: TraceId) -> bool {
+        Self::of(trace, self.count) == self.index
+    }
+}
+
+/// State the writers share: summary versions (unique across writers) and the count of
+/// superseded summary rows (writer 0 compacts them).
+pub struct Shared {
+    next_version: AtomicI64,
+    superseded: AtomicU64,
+}
+
+impl Shared {
+    pub fn open(conn: &Connection) -> Result<Arc<Self>> {
+        let (next_version, superseded): (i64, i64) = conn.query_row(
+            "SELECT coalesce(max(version), 0) + 1, count(*) - count(DISTINCT (project_id, trace_id)) FROM trace_summaries",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Arc::new(Shared {
+            next_version: AtomicI64::new(next_version),
+            superseded: AtomicU64::new(superseded as u64),
+        }))
+    }
+}
+
 pub struct Writer {
     pub conn: Connection,
     pub cache: TraceCache,
     pub max_batch_spans: usize,
     pub metrics: Arc<StoreMetrics>,
+    partition: Partition,
+    shared: Arc<Shared>,
+    /// How long a small batch may wait for more spans before it is committed.
+    linger: std::time::Duration,
+    /// Batches smaller than this wait (up to `linger`) for more.
+    linger_below_spans: usize,
+    /// Resources this writer has stored, by project (two writers may both store one; reads
+    /// take either copy, the text is the same).
+    resources: HashSet<(String, u64)>,
 }
+
+/// Superseded summary rows tolerated before the writer deletes them (reads skip them, but
+/// every list query pays for them).
+const COMPACT_AFTER: u64 = 50_000;
 
 impl Writer {
     pub fn new(
         conn: Connection,
-        cache_spans: usize,
-        max_batch_spans: usize,
+        partition: Partition,
+        cfg: &super::DuckDbConfig,
         metrics: Arc<StoreMetrics>,
+        shared: Arc<Shared>,
     ) -> Result<Self> {
-        conn.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS trace_summaries_stage AS SELECT * FROM trace_summaries LIMIT 0",
-        )?;
+        let count = partition.count.max(1);
+        let resources = {
+            let mut stmt = conn.prepare("SELECT project_id, resource_id FROM resources")?;
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?
+                .collect::<duckdb::Result<HashSet<_>>>()?
+        };
         let mut w = Writer {
             conn,
-            cache: TraceCache::new(cache_spans),
-            max_batch_spans,
+            cache: TraceCache::new(cfg.summary_cache_spans / count),
+            max_batch_spans: cfg.max_batch_spans,
+            linger: std::time::Duration::from_millis(cfg.group_commit_linger_ms),
+            linger_below_spans: cfg.group_commit_target_spans,
             metrics,
+            partition,
+            shared,
+            resources,
         };
         w.rebuild_bloom()?;
         Ok(w)
@@ -51,16 +114,18 @@ impl Writer {
     /// Fills the bloom filter with every stored trace, sized for twice their number.
     fn rebuild_bloom(&mut self) -> Result<()> {
         let started = Instant::now();
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM trace_summaries", [], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row(
+            "SELECT count(DISTINCT (project_id, trace_id)) FROM trace_summaries",
+            [],
+            |r| r.get(0),
+        )?;
         let mut bits = self.cache.bloom.bit_len();
         while (n as usize) * 20 > bits {
             bits *= 2;
         }
         let mut bloom = super::cache::Bloom::with_bits(bits);
         let mut stmt = self.conn.prepare(
-            "SELECT project_id, replace(trace_id::VARCHAR, '-', '') FROM trace_summaries",
+            "SELECT DISTINCT project_id, replace(trace_id::VARCHAR, '-', '') FROM trace_summaries",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -70,7 +135,9 @@ impl Writer {
                 column: "trace_id",
                 message: format!("{e}"),
             })?;
-            bloom.insert(bloom_key(&project, t));
+            if self.partition.owns(t) {
+                bloom.insert(bloom_key(&project, t));
+            }
         }
         self.cache.bloom = bloom;
         tracing::debug!(
@@ -84,15 +151,32 @@ impl Writer {
     /// Runs until every sender is gone, then returns (the store is closing).
     pub fn run(mut self, rx: Receiver<Job>) {
         while let Ok(first) = rx.recv() {
+            let deadline = Instant::now() + self.linger;
             let mut jobs = vec![first];
             let mut n = jobs[0].spans.len();
+            // Take everything queued; while the batch is small, wait briefly for more: each
+            // commit has a fixed cost (the WAL flush), so a few milliseconds of waiting under
+            // load save much more than they cost.
             while n < self.max_batch_spans {
-                match rx.try_recv() {
-                    Ok(j) => {
+                let next = match rx.try_recv() {
+                    Ok(j) => Some(j),
+                    Err(TryRecvError::Disconnected) => None,
+                    Err(TryRecvError::Empty) if n < self.linger_below_spans => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            None
+                        } else {
+                            rx.recv_timeout(deadline - now).ok()
+                        }
+                    }
+                    Err(TryRecvError::Empty) => None,
+                };
+                match next {
+                    Some(j) => {
                         n += j.spans.len();
                         jobs.push(j);
                     }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    None => break,
                 }
             }
             self.metrics.queue_depth.set(0);
@@ -124,18 +208,27 @@ impl Writer {
     }
 
     fn commit(&mut self, jobs: &[Job]) -> Result<()> {
-        let spans: Vec<&Span> = jobs.iter().flat_map(|j| j.spans.iter()).collect();
+        let part = self.partition;
+        let spans: Vec<&Span> = jobs
+            .iter()
+            .flat_map(|j| j.spans.iter())
+            .filter(|s| part.owns(s.trace_id))
+            .collect();
         if spans.is_empty() {
             return Ok(());
         }
         let mut touched = Vec::new();
+        let version = self.shared.next_version.fetch_add(1, Ordering::Relaxed);
         let result = self
             .apply_to_cache(&spans, &mut touched)
-            .and_then(|()| self.write_transaction(&spans, &touched));
+            .and_then(|()| self.write_transaction(&spans, &touched, version));
         match &result {
             Ok(()) => {
-                for (p, t, _) in &touched {
+                for (p, t, before) in &touched {
                     self.cache.bloom.insert(bloom_key(p, *t));
+                    if *before > 0 {
+                        self.shared.superseded.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 if self.cache.bloom.is_full() {
                     let _ = self.rebuild_bloom();
@@ -156,7 +249,36 @@ impl Writer {
         self.metrics
             .cached_spans
             .set(self.cache.span_count() as i64);
+        // One writer compacts, so two deletes never race for the same rows.
+        if result.is_ok()
+            && self.partition.index == 0
+            && self.shared.superseded.load(Ordering::Relaxed) >= COMPACT_AFTER
+        {
+            self.compact_summaries();
+        }
         result
+    }
+
+    /// Deletes summary rows that a newer version of the same trace replaced.
+    fn compact_summaries(&mut self) {
+        let started = Instant::now();
+        let r = self.conn.execute_batch(
+            "DELETE FROM trace_summaries t USING (
+                 SELECT project_id, trace_id, max(version) AS v FROM trace_summaries
+                 GROUP BY project_id, trace_id HAVING count(*) > 1) m
+             WHERE t.project_id = m.project_id AND t.trace_id = m.trace_id AND t.version < m.v",
+        );
+        match r {
+            Ok(()) => {
+                let rows = self.shared.superseded.swap(0, Ordering::Relaxed);
+                tracing::debug!(
+                    rows,
+                    ms = started.elapsed().as_millis() as u64,
+                    "compacted trace summaries"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "compacting trace summaries failed; will retry"),
+        }
     }
 
     /// Folds the spans into their traces' states, recording each touched trace with the span
@@ -201,6 +323,7 @@ impl Writer {
         &mut self,
         spans: &[&Span],
         touched: &[(String, TraceId, usize)],
+        version: i64,
     ) -> Result<()> {
         let rows: Vec<SummaryRow> = touched
             .iter()
@@ -215,12 +338,40 @@ impl Writer {
                     project_id: p,
                     summary: st.summary(*t),
                     max_start_ns,
+                    version,
                 }
             })
             .collect();
-        let spans_batch = arrow::spans_batch(spans);
+        let t0 = Instant::now();
+        // Resource ids: hashed once per distinct resource of the batch (spans of one OTLP
+        // resource share its attributes through an Arc).
+        let mut ids = Vec::with_capacity(spans.len());
+        let mut last: Option<(*const JsonText, u64)> = None;
+        let mut new_resources: Vec<(&str, u64, &str)> = Vec::new();
+        for s in spans {
+            let ptr = Arc::as_ptr(&s.resource_attributes);
+            let id = match last {
+                Some((p, id)) if p == ptr => id,
+                _ => {
+                    let id = arrow::resource_id(s.resource_attributes.as_str());
+                    last = Some((ptr, id));
+                    let key = (s.project_id.clone(), id);
+                    if !self.resources.contains(&key)
+                        && !new_resources
+                            .iter()
+                            .any(|(p, i, _)| *i == id && *p == s.project_id)
+                    {
+                        new_resources.push((&s.project_id, id, s.resource_attributes.as_str()));
+                    }
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        let spans_batch = arrow::spans_batch(spans, &ids);
         let links_batch = arrow::links_batch(spans);
         let summaries = arrow::summaries_batch(&rows);
+        let t_build = t0.elapsed();
 
         self.conn.execute_batch("BEGIN TRANSACTION")?;
         {
@@ -233,16 +384,31 @@ impl Writer {
             app.append_record_batch(links)?;
             app.flush()?;
         }
+        if !new_resources.is_empty() {
+            let mut app = self.conn.appender("resources")?;
+            app.append_record_batch(arrow::resources_batch(&new_resources))?;
+            app.flush()?;
+        }
+        let t_spans = t0.elapsed();
         {
-            let mut app = self.conn.appender("trace_summaries_stage")?;
+            let mut app = self.conn.appender("trace_summaries")?;
             app.append_record_batch(summaries)?;
             app.flush()?;
         }
-        self.conn.execute_batch(
-            "INSERT OR REPLACE INTO trace_summaries SELECT * FROM trace_summaries_stage;
-             DELETE FROM trace_summaries_stage;
-             COMMIT;",
-        )?;
+        let t_summaries = t0.elapsed();
+        self.conn.execute_batch("COMMIT")?;
+        for (p, id, _) in new_resources {
+            self.resources.insert((p.to_string(), id));
+        }
+        tracing::debug!(
+            spans = spans.len(),
+            traces = rows.len(),
+            build_us = t_build.as_micros() as u64,
+            append_spans_us = (t_spans - t_build).as_micros() as u64,
+            summaries_us = (t_summaries - t_spans).as_micros() as u64,
+            commit_us = (t0.elapsed() - t_summaries).as_micros() as u64,
+            "group commit"
+        );
         Ok(())
     }
 }
