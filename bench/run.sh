@@ -15,9 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-30}"
 TARGET="${2:-10000000}"
-CONC="${CONC:-8}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/spyglass-target}"
-cargo build --release -p spyglass -p spyglass-loadgen >&2
+CONC="${CONC:-32}"
+source scripts/env.sh # the tests' build configuration: no second DuckDB build
+cargo build "${CARGO_FLAGS[@]}" >&2
 BIN="$CARGO_TARGET_DIR/release"
 OUT="bench/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"

@@ -72,8 +72,8 @@ pub struct Normalizer {
 }
 
 struct ResourceCtx {
-    service_name: String,
-    environment: Option<String>,
+    service_name: Arc<str>,
+    environment: Option<Arc<str>>,
     attributes: Arc<JsonText>,
     identity: ResourceIdentity,
 }
@@ -99,14 +99,15 @@ impl Normalizer {
     ) -> Normalized {
         let mut out = Normalized::default();
         let now = spyglass_model::now_ns();
+        let project: Arc<str> = project.into();
         let mut seq: i64 = 0;
         for rs in req.resource_spans {
             let raw = rs.resource.map(|r| r.attributes).unwrap_or_default();
             let res = self.resource(raw);
             for ss in rs.scope_spans {
-                let scope_name = ss.scope.map(|s| s.name).unwrap_or_default();
+                let scope_name: Arc<str> = ss.scope.map(|s| s.name).unwrap_or_default().into();
                 for span in ss.spans {
-                    match self.span(span, &res, &scope_name, project, now, &mut out) {
+                    match self.span(span, &res, &scope_name, &project, now, &mut out) {
                         Ok(mut s) => {
                             s.received_ns = received_ns + seq;
                             seq += 1;
@@ -131,10 +132,11 @@ impl Normalizer {
         let service_name = find("service.name")
             .filter(|s| !s.is_empty())
             .map(|s| anyvalue::truncate_string(s, self.limits.max_name_bytes))
-            .unwrap_or_else(|| "unknown_service".to_string());
+            .unwrap_or_else(|| "unknown_service".to_string())
+            .into();
         let environment = find("deployment.environment.name")
             .or_else(|| find("deployment.environment"))
-            .map(|s| anyvalue::truncate_string(s, self.limits.max_name_bytes));
+            .map(|s| anyvalue::truncate_string(s, self.limits.max_name_bytes).into());
         let mut text = String::with_capacity(64 * raw.len());
         let cap = raw.len().min(self.limits.max_attributes_per_span);
         anyvalue::write_object(&mut text, raw[..cap].iter(), &self.caps(), 0);
@@ -151,8 +153,8 @@ impl Normalizer {
         &self,
         mut s: OtlpSpan,
         res: &ResourceCtx,
-        scope_name: &str,
-        project: &str,
+        scope_name: &Arc<str>,
+        project: &Arc<str>,
         now: i64,
         out: &mut Normalized,
     ) -> Result<Span, String> {
@@ -287,13 +289,13 @@ impl Normalizer {
         };
 
         Ok(Span {
-            project_id: project.to_string(),
+            project_id: project.clone(),
             trace_id: v.trace_id,
             span_id: v.span_id,
             parent_span_id: v.parent,
             name: anyvalue::truncate_string(std::mem::take(&mut s.name), lim.max_name_bytes),
             service_name: res.service_name.clone(),
-            scope_name: scope_name.to_string(),
+            scope_name: scope_name.clone(),
             environment: res.environment.clone(),
             otel_kind: OtelKind::from_otlp(s.kind),
             kind,

@@ -196,7 +196,10 @@ impl LiveFilter {
                 .session
                 .as_deref()
                 .is_none_or(|x| s.session_id.as_deref() == Some(x))
-            && self.service.as_deref().is_none_or(|x| s.service_name == x)
+            && self
+                .service
+                .as_deref()
+                .is_none_or(|x| &*s.service_name == x)
     }
 }
 

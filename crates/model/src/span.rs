@@ -22,6 +22,14 @@ macro_rules! string_enum {
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $($s => Some($name::$variant),)+ _ => None }
             }
+            /// A compact code for storage: the variant's position. Stored data depends on it,
+            /// so variants are only ever appended.
+            pub fn code(self) -> u8 {
+                self as u8
+            }
+            pub fn from_code(code: u8) -> Option<Self> {
+                Self::ALL.get(code as usize).copied()
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -103,7 +111,8 @@ string_enum!(
 );
 
 string_enum!(
-    /// A semantic convention recognized on a span.
+    /// A semantic convention recognized on a span. Stored as bit positions (the variant's
+    /// index): append new conventions at the end, never reorder.
     Convention {
         AgentStack => "agentstack",
         GenAi => "gen_ai",
@@ -249,19 +258,51 @@ pub struct Resource {
     pub attributes: JsonText,
 }
 
+/// Serde for `Arc<str>` (and `Option<Arc<str>>`) as plain strings, without serde's `rc`
+/// feature: the strings every span of a request shares are reference-counted, not copied.
+pub mod arc_str {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+        use std::sync::Arc;
+
+        pub fn serialize<S: Serializer>(v: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+            v.as_deref().serialize(s)
+        }
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+            Option::<String>::deserialize(d).map(|o| o.map(Arc::from))
+        }
+    }
+}
+
 /// The canonical span.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Span {
-    #[serde(skip)]
-    pub project_id: String,
+    #[serde(skip, default = "default_project")]
+    pub project_id: Arc<str>,
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub parent_span_id: Option<SpanId>,
     pub name: String,
-    pub service_name: String,
-    pub scope_name: String,
-    pub environment: Option<String>,
+    #[serde(with = "arc_str")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub service_name: Arc<str>,
+    #[serde(with = "arc_str")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub scope_name: Arc<str>,
+    #[serde(with = "arc_str::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub environment: Option<Arc<str>>,
     pub otel_kind: OtelKind,
     pub kind: SpanKind,
     pub start_ns: i64,
@@ -293,6 +334,10 @@ pub struct Span {
     pub unmapped_keys: Vec<String>,
     /// When Spyglass received this version (ns); later versions win at read.
     pub received_ns: i64,
+}
+
+fn default_project() -> Arc<str> {
+    Arc::from(crate::DEFAULT_PROJECT)
 }
 
 mod arc_json {
@@ -328,13 +373,13 @@ impl Span {
     /// A minimal span for tests and demos; every optional field empty.
     pub fn new(trace_id: TraceId, span_id: SpanId, name: &str, start_ns: i64) -> Self {
         Span {
-            project_id: crate::DEFAULT_PROJECT.to_string(),
+            project_id: default_project(),
             trace_id,
             span_id,
             parent_span_id: None,
             name: name.to_string(),
-            service_name: "unknown_service".to_string(),
-            scope_name: String::new(),
+            service_name: Arc::from("unknown_service"),
+            scope_name: Arc::from(""),
             environment: None,
             otel_kind: OtelKind::Internal,
             kind: SpanKind::Other,
@@ -387,6 +432,67 @@ mod tests {
         let json = serde_json::to_string(&c).unwrap();
         let back: Conventions = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn stored_codes_are_stable() {
+        // Stored data depends on these codes: variants may be appended, never reordered.
+        let kinds: Vec<(u8, &str)> = SpanKind::ALL
+            .iter()
+            .map(|k| (k.code(), k.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (0, "agent"),
+                (1, "chain"),
+                (2, "llm"),
+                (3, "tool"),
+                (4, "retriever"),
+                (5, "embedding"),
+                (6, "reranker"),
+                (7, "guardrail"),
+                (8, "event"),
+                (9, "other")
+            ]
+        );
+        assert_eq!(
+            [
+                Status::Unset.code(),
+                Status::Ok.code(),
+                Status::Error.code()
+            ],
+            [0, 1, 2]
+        );
+        assert_eq!(OtelKind::Consumer.code(), 5);
+        assert_eq!(
+            [
+                CostSource::Computed.code(),
+                CostSource::Reported.code(),
+                CostSource::Unpriced.code()
+            ],
+            [0, 1, 2]
+        );
+        for k in SpanKind::ALL {
+            assert_eq!(SpanKind::from_code(k.code()), Some(*k));
+        }
+        assert_eq!(SpanKind::from_code(200), None);
+    }
+
+    #[test]
+    fn convention_bits_are_stable() {
+        // Stored data depends on these positions.
+        let bits: Vec<u16> = Convention::ALL
+            .iter()
+            .map(|c| {
+                let mut s = Conventions::default();
+                s.insert(*c);
+                s.bits()
+            })
+            .collect();
+        assert_eq!(bits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
+        assert_eq!(Convention::ALL[1], Convention::GenAi);
+        assert_eq!(Convention::ALL[8], Convention::VercelAi);
     }
 
     #[test]

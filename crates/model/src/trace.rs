@@ -86,7 +86,7 @@ impl From<&Span> for SpanOutline {
             span_id: s.span_id,
             parent_span_id: s.parent_span_id,
             name: s.name.clone(),
-            service_name: s.service_name.clone(),
+            service_name: s.service_name.to_string(),
             kind: s.kind,
             start_ns: s.start_ns,
             end_ns: s.end_ns,

@@ -48,7 +48,7 @@ pub fn span(
         &format!("span-{id}"),
         T0 + start_ms * MS,
     );
-    s.project_id = project.to_string();
+    s.project_id = project.into();
     s.parent_span_id = parent.map(SpanId::from_u64);
     s.finish(T0 + (start_ms + dur_ms) * MS);
     s.received_ns = T0 + 10_000 * MS + id as i64;

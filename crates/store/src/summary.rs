@@ -5,6 +5,7 @@
 
 use spyglass_model::{Span, SpanId, SpanKind, Status, Tokens, TraceId, TraceSummary};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Characters of the root input/output kept for the trace list.
 pub const PREVIEW_CHARS: usize = 300;
@@ -18,8 +19,8 @@ pub struct Contribution {
     pub start_ns: i64,
     pub end_ns: Option<i64>,
     pub name: String,
-    pub service_name: String,
-    pub environment: Option<String>,
+    pub service_name: Arc<str>,
+    pub environment: Option<Arc<str>>,
     pub kind: SpanKind,
     pub is_error: bool,
     pub tokens: Tokens,
@@ -84,7 +85,8 @@ impl Contribution {
 /// One trace's span contributions.
 #[derive(Debug, Clone, Default)]
 pub struct TraceState {
-    pub spans: HashMap<SpanId, Contribution>,
+    /// Span ids come from the network: a seeded hasher keeps collisions unforgeable.
+    pub spans: HashMap<SpanId, Contribution, foldhash::fast::RandomState>,
     pub last_received_ns: i64,
 }
 
@@ -163,16 +165,16 @@ impl TraceState {
                 cost = Some(cost.unwrap_or(0.0) + x);
             }
             push_unique(&mut agents, c.agent_name.as_deref());
-            push_unique(&mut services, Some(&c.service_name));
+            push_unique(&mut services, Some(&*c.service_name));
             push_unique(&mut models, c.model.as_deref());
             push_unique(&mut tools, c.tool_name.as_deref());
             push_unique(&mut kinds, Some(c.kind.as_str()));
             for (slot, v) in [
-                (&mut session, &c.session_id),
-                (&mut user, &c.user_id),
-                (&mut environment, &c.environment),
+                (&mut session, c.session_id.as_deref()),
+                (&mut user, c.user_id.as_deref()),
+                (&mut environment, c.environment.as_deref()),
             ] {
-                if let Some(v) = v.as_deref()
+                if let Some(v) = v
                     && better(slot, c)
                 {
                     *slot = Some((c.is_root, c.start_ns, v));
@@ -192,7 +194,7 @@ impl TraceState {
             Some((id, c)) => (
                 c.is_root.then_some(id),
                 c.name.clone(),
-                c.service_name.clone(),
+                c.service_name.to_string(),
                 c.input_preview.clone(),
                 c.output_preview.clone(),
             ),

@@ -3,7 +3,7 @@
 
 use duckdb::arrow::array::{
     ArrayRef, FixedSizeBinaryBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    UInt64Builder,
+    UInt8Builder, UInt16Builder, UInt64Builder,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -99,15 +99,12 @@ pub fn spans_schema() -> Arc<Schema> {
         u64_field("span_id", false),
         u64_field("parent_span_id", true),
         str_field("name", false),
-        str_field("service_name", false),
-        str_field("scope_name", false),
-        str_field("environment", true),
-        str_field("otel_kind", false),
-        str_field("kind", false),
+        Field::new("otel_kind", DataType::UInt8, false),
+        Field::new("kind", DataType::UInt8, false),
         i64_field("start_ns", false),
         i64_field("end_ns", true),
         i64_field("duration_ns", true),
-        str_field("status", false),
+        Field::new("status", DataType::UInt8, false),
         str_field("status_message", true),
         str_field("session_id", true),
         str_field("user_id", true),
@@ -121,15 +118,15 @@ pub fn spans_schema() -> Arc<Schema> {
     f.extend(tokens_fields());
     f.extend([
         Field::new("cost_usd", DataType::Float64, true),
-        str_field("cost_source", true),
+        Field::new("cost_source", DataType::UInt8, true),
         str_field("input", true),
         str_field("output", true),
         str_field("attributes", false),
         u64_field("resource_id", false),
-        str_field("events", false),
-        str_field("links", false),
-        list_field("conventions"),
-        list_field("unmapped_keys"),
+        str_field("events", true),
+        str_field("links", true),
+        Field::new("conventions", DataType::UInt16, false),
+        str_field("unmapped_keys", true),
         i64_field("received_ns", false),
     ]);
     Arc::new(Schema::new(f))
@@ -143,28 +140,25 @@ pub fn spans_batch(spans: &[&Span], resource_ids: &[u64]) -> RecordBatch {
     let mut span_id = UInt64Builder::with_capacity(n);
     let mut parent = UInt64Builder::with_capacity(n);
     let mut name = strings(n, n * 24);
-    let mut service = strings(n, n * 16);
-    let mut scope = strings(n, n * 16);
-    let mut env = strings(n, n * 4);
-    let mut otel_kind = strings(n, n * 8);
-    let mut kind = strings(n, n * 5);
+    let mut otel_kind = UInt8Builder::with_capacity(n);
+    let mut kind = UInt8Builder::with_capacity(n);
     let mut start = Int64Builder::with_capacity(n);
     let mut end = Int64Builder::with_capacity(n);
     let mut dur = Int64Builder::with_capacity(n);
-    let mut status = strings(n, n * 5);
+    let mut status = UInt8Builder::with_capacity(n);
     let mut status_msg = strings(n, 0);
     let mut ids: [StringBuilder; 8] = std::array::from_fn(|_| strings(n, n * 8));
     let mut tok = Tok::new(n);
     let mut cost = Float64Builder::with_capacity(n);
-    let mut cost_source = strings(n, n * 8);
+    let mut cost_source = UInt8Builder::with_capacity(n);
     let mut input = strings(n, n * 64);
     let mut output = strings(n, n * 64);
     let mut attrs = strings(n, n * 128);
     let mut res_ids = UInt64Builder::with_capacity(n);
     let mut events = strings(n, n * 2);
     let mut links = strings(n, n * 2);
-    let mut conventions = list(n);
-    let mut unmapped = list(n);
+    let mut conventions = UInt16Builder::with_capacity(n);
+    let mut unmapped = strings(n, 0);
     let mut received = Int64Builder::with_capacity(n);
 
     for (s, resource_id) in spans.iter().zip(resource_ids) {
@@ -173,15 +167,12 @@ pub fn spans_batch(spans: &[&Span], resource_ids: &[u64]) -> RecordBatch {
         span_id.append_value(s.span_id.as_u64());
         parent.append_option(s.parent_span_id.map(|p| p.as_u64()));
         name.append_value(&s.name);
-        service.append_value(&s.service_name);
-        scope.append_value(&s.scope_name);
-        env.append_option(s.environment.as_deref());
-        otel_kind.append_value(s.otel_kind.as_str());
-        kind.append_value(s.kind.as_str());
+        otel_kind.append_value(s.otel_kind.code());
+        kind.append_value(s.kind.code());
         start.append_value(s.start_ns);
         end.append_option(s.end_ns);
         dur.append_option(s.duration_ns);
-        status.append_value(s.status.as_str());
+        status.append_value(s.status.code());
         status_msg.append_option(s.status_message.as_deref());
         for (b, v) in ids.iter_mut().zip([
             &s.session_id,
@@ -197,15 +188,15 @@ pub fn spans_batch(spans: &[&Span], resource_ids: &[u64]) -> RecordBatch {
         }
         tok.push(&s.tokens);
         cost.append_option(s.cost_usd);
-        cost_source.append_option(s.cost_source.map(|c| c.as_str()));
+        cost_source.append_option(s.cost_source.map(|c| c.code()));
         input.append_option(s.input.as_deref());
         output.append_option(s.output.as_deref());
         attrs.append_value(s.attributes.as_str());
         res_ids.append_value(*resource_id);
-        events.append_value(json_list(&s.events));
-        links.append_value(json_list(&s.links));
-        push_list(&mut conventions, s.conventions.names());
-        push_list(&mut unmapped, s.unmapped_keys.iter().map(String::as_str));
+        events.append_option(json_list(&s.events));
+        links.append_option(json_list(&s.links));
+        conventions.append_value(s.conventions.bits());
+        unmapped.append_option(json_list(&s.unmapped_keys));
         received.append_value(s.received_ns);
     }
 
@@ -215,9 +206,6 @@ pub fn spans_batch(spans: &[&Span], resource_ids: &[u64]) -> RecordBatch {
         Arc::new(span_id.finish()),
         Arc::new(parent.finish()),
         Arc::new(name.finish()),
-        Arc::new(service.finish()),
-        Arc::new(scope.finish()),
-        Arc::new(env.finish()),
         Arc::new(otel_kind.finish()),
         Arc::new(kind.finish()),
         Arc::new(start.finish()),
@@ -246,28 +234,35 @@ pub fn spans_batch(spans: &[&Span], resource_ids: &[u64]) -> RecordBatch {
     RecordBatch::try_new(spans_schema(), cols).expect("spans batch matches its schema")
 }
 
-fn json_list<T: serde::Serialize>(items: &[T]) -> String {
-    if items.is_empty() {
-        "[]".to_string()
-    } else {
-        serde_json::to_string(items).expect("events and links serialize")
-    }
+/// A JSON array, or `None` for an empty list (most spans have no events, links or unmapped
+/// keys, and a NULL costs nothing to store).
+fn json_list<T: serde::Serialize>(items: &[T]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::to_string(items).expect("lists of serializable items"))
 }
 
-/// Builds the `resources` batch.
-pub fn resources_batch(rows: &[(&str, u64, &str)]) -> RecordBatch {
+/// Builds the `resources` batch from spans, one row per distinct resource.
+pub fn resources_batch(rows: &[(u64, &Span)]) -> RecordBatch {
     let n = rows.len();
     let mut project = strings(n, n * 8);
     let mut id = UInt64Builder::with_capacity(n);
+    let mut service = strings(n, n * 16);
+    let mut scope = strings(n, n * 24);
+    let mut env = strings(n, n * 8);
     let mut attrs = strings(n, n * 160);
-    for (p, i, a) in rows {
-        project.append_value(p);
+    for (i, s) in rows {
+        project.append_value(&s.project_id);
         id.append_value(*i);
-        attrs.append_value(a);
+        service.append_value(&s.service_name);
+        scope.append_value(&s.scope_name);
+        env.append_option(s.environment.as_deref());
+        attrs.append_value(s.resource_attributes.as_str());
     }
     let schema = Arc::new(Schema::new(vec![
         str_field("project_id", false),
         u64_field("resource_id", false),
+        str_field("service_name", false),
+        str_field("scope_name", false),
+        str_field("environment", true),
         str_field("attributes", false),
     ]));
     RecordBatch::try_new(
@@ -275,19 +270,30 @@ pub fn resources_batch(rows: &[(&str, u64, &str)]) -> RecordBatch {
         vec![
             Arc::new(project.finish()),
             Arc::new(id.finish()),
+            Arc::new(service.finish()),
+            Arc::new(scope.finish()),
+            Arc::new(env.finish()),
             Arc::new(attrs.finish()),
         ],
     )
     .expect("resources batch matches its schema")
 }
 
-/// A stable 64-bit id for a resource's attributes (FNV-1a): stored data refers to it, so it
-/// must not change between releases. Colliding texts would share a row; ids are per project.
-pub fn resource_id(attributes: &str) -> u64 {
+/// A stable 64-bit id (FNV-1a) of what a span shares with its resource and scope: stored data
+/// refers to it, so it must not change between releases. Ids are per project.
+pub fn resource_id(s: &Span) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in attributes.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+    let parts: [&str; 4] = [
+        s.resource_attributes.as_str(),
+        &s.service_name,
+        &s.scope_name,
+        s.environment.as_deref().unwrap_or("\u{0}none"),
+    ];
+    for part in parts {
+        for b in part.as_bytes().iter().chain([&0xffu8]) {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
     }
     h
 }

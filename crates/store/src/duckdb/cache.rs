@@ -7,13 +7,16 @@ use crate::summary::TraceState;
 use spyglass_model::TraceId;
 use std::collections::{HashMap, VecDeque};
 
+/// Trace ids and project names come from the network: seeded, and cheaper than SipHash.
+type Seeded = foldhash::fast::RandomState;
+
 pub struct Entry {
     pub state: TraceState,
     generation: u64,
 }
 
 pub struct TraceCache {
-    projects: HashMap<String, HashMap<TraceId, Entry>>,
+    projects: HashMap<String, HashMap<TraceId, Entry, Seeded>, Seeded>,
     order: VecDeque<(String, TraceId, u64)>,
     spans: usize,
     max_spans: usize,
@@ -24,7 +27,7 @@ pub struct TraceCache {
 impl TraceCache {
     pub fn new(max_spans: usize) -> Self {
         TraceCache {
-            projects: HashMap::new(),
+            projects: HashMap::default(),
             order: VecDeque::new(),
             spans: 0,
             max_spans,

@@ -17,21 +17,21 @@ use std::sync::Arc;
 
 /// Span columns over `s` (spans) joined with `r` (their resource).
 const SPAN_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-', ''), s.span_id, s.parent_span_id, s.name, \
-    s.service_name, s.scope_name, s.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, s.duration_ns, \
+    coalesce(r.service_name, 'unknown_service'), coalesce(r.scope_name, ''), r.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, s.duration_ns, \
     s.status, s.status_message, s.session_id, s.user_id, s.agent_name, s.agent_id, s.tool_name, s.provider, \
     s.request_model, s.response_model, s.input_tokens, s.output_tokens, s.cache_read_tokens, \
     s.cache_write_tokens, s.reasoning_tokens, s.total_tokens, s.cost_usd, s.cost_source, s.input, s.output, \
-    s.attributes, coalesce(r.attributes, '{}'), s.events, s.links, to_json(s.conventions)::VARCHAR, \
-    to_json(s.unmapped_keys)::VARCHAR, s.received_ns";
+    s.attributes, coalesce(r.attributes, '{}'), s.events, s.links, s.conventions, \
+    s.unmapped_keys, s.received_ns";
 
 /// The same columns without the bulky payloads, for trees and summaries.
 const SPAN_OUTLINE_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-', ''), s.span_id, s.parent_span_id, \
-    s.name, s.service_name, s.scope_name, s.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, \
+    s.name, coalesce(r.service_name, 'unknown_service'), coalesce(r.scope_name, ''), r.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, \
     s.duration_ns, s.status, s.status_message, s.session_id, s.user_id, s.agent_name, s.agent_id, \
     s.tool_name, s.provider, s.request_model, s.response_model, s.input_tokens, s.output_tokens, \
     s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens, s.total_tokens, s.cost_usd, \
-    s.cost_source, NULL, NULL, '{}', '{}', '[]', '[]', to_json(s.conventions)::VARCHAR, \
-    to_json(s.unmapped_keys)::VARCHAR, s.received_ns";
+    s.cost_source, NULL, NULL, '{}', '{}', NULL, NULL, s.conventions, \
+    s.unmapped_keys, s.received_ns";
 
 const LATEST: &str = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1";
 
@@ -57,6 +57,17 @@ fn corrupt(column: &'static str, message: impl ToString) -> StoreError {
     StoreError::Corrupt {
         column,
         message: message.to_string(),
+    }
+}
+
+/// A stored JSON array, NULL meaning empty.
+fn json_list_or_empty<T: serde::de::DeserializeOwned>(
+    text: Option<&str>,
+    column: &'static str,
+) -> Result<Vec<T>> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => serde_json::from_str(t).map_err(|e| corrupt(column, e)),
     }
 }
 
@@ -93,25 +104,25 @@ struct SpanRow {
     service_name: String,
     scope_name: String,
     environment: Option<String>,
-    otel_kind: String,
-    kind: String,
+    otel_kind: u8,
+    kind: u8,
     start_ns: i64,
     end_ns: Option<i64>,
     duration_ns: Option<i64>,
-    status: String,
+    status: u8,
     status_message: Option<String>,
     ids: [Option<String>; 8],
     tokens: Tokens,
     cost_usd: Option<f64>,
-    cost_source: Option<String>,
+    cost_source: Option<u8>,
     input: Option<String>,
     output: Option<String>,
     attributes: String,
     resource_attributes: String,
-    events: String,
-    links: String,
-    conventions: String,
-    unmapped_keys: String,
+    events: Option<String>,
+    links: Option<String>,
+    conventions: u16,
+    unmapped_keys: Option<String>,
     received_ns: i64,
 }
 
@@ -169,23 +180,22 @@ impl SpanRow {
             request_model,
             response_model,
         ] = self.ids;
-        let conventions: Conventions =
-            serde_json::from_str(&self.conventions).map_err(|e| corrupt("conventions", e))?;
+        let conventions = Conventions::from_bits(self.conventions);
         Ok(Span {
-            project_id: self.project_id,
+            project_id: self.project_id.into(),
             trace_id: trace_id(&self.trace_id)?,
             span_id: SpanId::from_u64(self.span_id),
             parent_span_id: self.parent_span_id.map(SpanId::from_u64),
             name: self.name,
-            service_name: self.service_name,
-            scope_name: self.scope_name,
-            environment: self.environment,
-            otel_kind: OtelKind::parse(&self.otel_kind).unwrap_or(OtelKind::Unspecified),
-            kind: SpanKind::parse(&self.kind).unwrap_or(SpanKind::Other),
+            service_name: self.service_name.into(),
+            scope_name: self.scope_name.into(),
+            environment: self.environment.map(Into::into),
+            otel_kind: OtelKind::from_code(self.otel_kind).unwrap_or(OtelKind::Unspecified),
+            kind: SpanKind::from_code(self.kind).unwrap_or(SpanKind::Other),
             start_ns: self.start_ns,
             end_ns: self.end_ns,
             duration_ns: self.duration_ns,
-            status: Status::parse(&self.status).unwrap_or(Status::Unset),
+            status: Status::from_code(self.status).unwrap_or(Status::Unset),
             status_message: self.status_message,
             session_id,
             user_id,
@@ -197,7 +207,7 @@ impl SpanRow {
             response_model,
             tokens: self.tokens,
             cost_usd: self.cost_usd,
-            cost_source: self.cost_source.as_deref().and_then(CostSource::parse),
+            cost_source: self.cost_source.and_then(CostSource::from_code),
             input: self.input,
             output: self.output,
             attributes: JsonText::parse(self.attributes).map_err(|e| corrupt("attributes", e))?,
@@ -205,11 +215,10 @@ impl SpanRow {
                 JsonText::parse(self.resource_attributes)
                     .map_err(|e| corrupt("resource_attributes", e))?,
             ),
-            events: serde_json::from_str(&self.events).map_err(|e| corrupt("events", e))?,
-            links: serde_json::from_str(&self.links).map_err(|e| corrupt("links", e))?,
+            events: json_list_or_empty(self.events.as_deref(), "events")?,
+            links: json_list_or_empty(self.links.as_deref(), "links")?,
             conventions,
-            unmapped_keys: serde_json::from_str(&self.unmapped_keys)
-                .map_err(|e| corrupt("unmapped_keys", e))?,
+            unmapped_keys: json_list_or_empty(self.unmapped_keys.as_deref(), "unmapped_keys")?,
             received_ns: self.received_ns,
         })
     }
@@ -340,13 +349,9 @@ fn spans_in_window(
     } else {
         ""
     };
-    let resources = if payload {
-        // Two writers may each have stored a resource once: take one copy.
-        "LEFT JOIN (SELECT DISTINCT ON (project_id, resource_id) * FROM resources) r \
-         ON r.project_id = s.project_id AND r.resource_id = s.resource_id"
-    } else {
-        ""
-    };
+    // Two writers may each have stored a resource once: take one copy.
+    let resources = "LEFT JOIN (SELECT DISTINCT ON (project_id, resource_id) * FROM resources) r \
+         ON r.project_id = s.project_id AND r.resource_id = s.resource_id";
     let sql = format!(
         "SELECT {cols} FROM (SELECT * FROM spans WHERE project_id = ? AND trace_id = ?::UUID \
          AND start_ns BETWEEN ? AND ? {span_filter} {LATEST}) s {resources} ORDER BY s.start_ns, s.span_id"

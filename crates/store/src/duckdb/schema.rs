@@ -14,15 +14,13 @@ CREATE TABLE spans (
     span_id             UBIGINT NOT NULL,
     parent_span_id      UBIGINT,
     name                VARCHAR NOT NULL,
-    service_name        VARCHAR NOT NULL,
-    scope_name          VARCHAR NOT NULL,
-    environment         VARCHAR,
-    otel_kind           VARCHAR NOT NULL,
-    kind                VARCHAR NOT NULL,
+    -- Enum columns hold spyglass_model codes (SpanKind, OtelKind, Status, CostSource::code).
+    otel_kind           UTINYINT NOT NULL,
+    kind                UTINYINT NOT NULL,
     start_ns            BIGINT NOT NULL,
     end_ns              BIGINT,
     duration_ns         BIGINT,
-    status              VARCHAR NOT NULL,
+    status              UTINYINT NOT NULL,
     status_message      VARCHAR,
     session_id          VARCHAR,
     user_id             VARCHAR,
@@ -39,24 +37,28 @@ CREATE TABLE spans (
     reasoning_tokens    BIGINT,
     total_tokens        BIGINT,
     cost_usd            DOUBLE,
-    cost_source         VARCHAR,
+    cost_source         UTINYINT,
     input               VARCHAR,
     output              VARCHAR,
     attributes          VARCHAR NOT NULL,
     resource_id         UBIGINT NOT NULL,
-    events              VARCHAR NOT NULL,
-    links               VARCHAR NOT NULL,
-    conventions         VARCHAR[] NOT NULL,
-    unmapped_keys       VARCHAR[] NOT NULL,
+    events              VARCHAR,          -- JSON array; NULL when the span has none
+    links               VARCHAR,          -- JSON array; NULL when the span has none
+    conventions         USMALLINT NOT NULL, -- bit set, see spyglass_model::Conventions
+    unmapped_keys       VARCHAR,          -- JSON array; NULL when every key was understood
     received_ns         BIGINT NOT NULL
 );
 
--- Each distinct resource (service, host, SDK... attributes) once; spans point at it. Every
--- span of a resource repeated the same ~150 bytes before.
+-- Each distinct resource and instrumentation scope once (service, environment, scope and
+-- the resource attributes); spans point at it. Every span repeated them before, which cost
+-- more to write than most of the span.
 CREATE TABLE resources (
-    project_id  VARCHAR NOT NULL,
-    resource_id UBIGINT NOT NULL,
-    attributes  VARCHAR NOT NULL
+    project_id   VARCHAR NOT NULL,
+    resource_id  UBIGINT NOT NULL,
+    service_name VARCHAR NOT NULL,
+    scope_name   VARCHAR NOT NULL,
+    environment  VARCHAR,
+    attributes   VARCHAR NOT NULL
 );
 
 CREATE TABLE span_links (

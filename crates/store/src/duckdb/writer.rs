@@ -9,7 +9,7 @@ use super::metrics::StoreMetrics;
 use crate::summary::{Contribution, TraceState};
 use crate::{Result, StoreError};
 use duckdb::Connection;
-use spyglass_model::{JsonText, Span, TraceId};
+use spyglass_model::{Span, TraceId};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -75,7 +75,7 @@ pub struct Writer {
     linger_below_spans: usize,
     /// Resources this writer has stored, by project (two writers may both store one; reads
     /// take either copy, the text is the same).
-    resources: HashSet<(String, u64)>,
+    resources: HashSet<(Arc<str>, u64)>,
 }
 
 /// Superseded summary rows tolerated before the writer deletes them (reads skip them, but
@@ -93,8 +93,13 @@ impl Writer {
         let count = partition.count.max(1);
         let resources = {
             let mut stmt = conn.prepare("SELECT project_id, resource_id FROM resources")?;
-            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?
-                .collect::<duckdb::Result<HashSet<_>>>()?
+            stmt.query_map([], |r| {
+                Ok((
+                    Arc::<str>::from(r.get::<_, String>(0)?),
+                    r.get::<_, u64>(1)?,
+                ))
+            })?
+            .collect::<duckdb::Result<HashSet<_>>>()?
         };
         let mut w = Writer {
             conn,
@@ -286,11 +291,11 @@ impl Writer {
     fn apply_to_cache(
         &mut self,
         spans: &[&Span],
-        touched: &mut Vec<(String, TraceId, usize)>,
+        touched: &mut Vec<(Arc<str>, TraceId, usize)>,
     ) -> Result<()> {
-        let mut seen: HashSet<(&str, TraceId)> = HashSet::new();
+        let mut seen: HashSet<(&str, TraceId), foldhash::fast::RandomState> = HashSet::default();
         for s in spans {
-            if seen.insert((s.project_id.as_str(), s.trace_id)) {
+            if seen.insert((&*s.project_id, s.trace_id)) {
                 if !self.cache.contains(&s.project_id, s.trace_id) {
                     let state = if self
                         .cache
@@ -322,7 +327,7 @@ impl Writer {
     fn write_transaction(
         &mut self,
         spans: &[&Span],
-        touched: &[(String, TraceId, usize)],
+        touched: &[(Arc<str>, TraceId, usize)],
         version: i64,
     ) -> Result<()> {
         let rows: Vec<SummaryRow> = touched
@@ -343,25 +348,32 @@ impl Writer {
             })
             .collect();
         let t0 = Instant::now();
-        // Resource ids: hashed once per distinct resource of the batch (spans of one OTLP
-        // resource share its attributes through an Arc).
+        // Resource ids: hashed once per resource and scope of the batch (the spans of one
+        // OTLP resource and scope share these strings through Arcs, so pointers tell repeats).
         let mut ids = Vec::with_capacity(spans.len());
-        let mut last: Option<(*const JsonText, u64)> = None;
-        let mut new_resources: Vec<(&str, u64, &str)> = Vec::new();
+        type SharedStrings = [*const u8; 4];
+        let mut last: Option<(SharedStrings, u64)> = None;
+        let mut new_resources: Vec<(u64, &Span)> = Vec::new();
         for s in spans {
-            let ptr = Arc::as_ptr(&s.resource_attributes);
+            let ptrs: SharedStrings = [
+                Arc::as_ptr(&s.resource_attributes).cast(),
+                Arc::as_ptr(&s.scope_name).cast(),
+                Arc::as_ptr(&s.service_name).cast(),
+                s.environment
+                    .as_ref()
+                    .map_or(std::ptr::null(), |e| Arc::as_ptr(e).cast()),
+            ];
             let id = match last {
-                Some((p, id)) if p == ptr => id,
+                Some((p, id)) if p == ptrs => id,
                 _ => {
-                    let id = arrow::resource_id(s.resource_attributes.as_str());
-                    last = Some((ptr, id));
-                    let key = (s.project_id.clone(), id);
-                    if !self.resources.contains(&key)
+                    let id = arrow::resource_id(s);
+                    last = Some((ptrs, id));
+                    if !self.resources.contains(&(s.project_id.clone(), id))
                         && !new_resources
                             .iter()
-                            .any(|(p, i, _)| *i == id && *p == s.project_id)
+                            .any(|(i, r)| *i == id && r.project_id == s.project_id)
                     {
-                        new_resources.push((&s.project_id, id, s.resource_attributes.as_str()));
+                        new_resources.push((id, s));
                     }
                     id
                 }
@@ -397,8 +409,8 @@ impl Writer {
         }
         let t_summaries = t0.elapsed();
         self.conn.execute_batch("COMMIT")?;
-        for (p, id, _) in new_resources {
-            self.resources.insert((p.to_string(), id));
+        for (id, s) in new_resources {
+            self.resources.insert((s.project_id.clone(), id));
         }
         tracing::debug!(
             spans = spans.len(),
