@@ -6,6 +6,8 @@
 # 1. idle RSS of a fresh server;
 # 2. sustained durable ingest over gRPC, then over HTTP (spans/s acknowledged = committed),
 #    request latency p50/p99, export→visible p50/p95/p99 through the live WebSocket, peak RSS;
+#    then export→visible again at a steady RATE (default 50,000 spans/s), below saturation,
+#    where it measures the pipeline rather than the queue in front of a saturated server;
 # 3. keeps loading until TARGET_SPANS spans are stored (default 10,000,000), then times
 #    trace-by-id and filtered trace-list queries through the API;
 # 4. bytes per span on disk after a clean shutdown (checkpointed).
@@ -39,6 +41,8 @@ for proto in grpc http; do
         --trace-ids-out "$IDS" | tee "$OUT/ingest-$proto.json"
 done
 echo "{\"peak_rss_mib\": $(( $(hwm_kib $PID) / 1024 ))}" | tee "$OUT/peak.json"
+"$BIN/spyglass-loadgen" ingest --protocol grpc --duration "$SECS" --concurrency "$CONC" \
+    --rate "${RATE:-50000}" --trace-ids-out "$IDS" | tee "$OUT/steady-grpc.json"
 
 stored() { curl -s http://127.0.0.1:6060/metrics | awk '/^spyglass_store_spans_committed_total/ {print int($2)}'; }
 while [ "$(stored)" -lt "$TARGET" ]; do
@@ -54,5 +58,6 @@ kill -TERM $PID
 wait $PID || true
 trap - EXIT
 BYTES=$(du -sb "$DATA" | awk '{print $1}')
-echo "{\"disk_bytes\": $BYTES, \"bytes_per_span\": $(( BYTES / $(grep -h stored_spans "$OUT/loaded.json" | tr -dc 0-9) ))}" | tee "$OUT/disk.json"
+SPANS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stored_spans"])' "$OUT/loaded.json")
+echo "{\"disk_bytes\": $BYTES, \"bytes_per_span\": $(( BYTES / SPANS ))}" | tee "$OUT/disk.json"
 echo "results in $OUT" >&2

@@ -290,7 +290,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
                         tokio::time::sleep(wait).await;
                     }
                 }
-                let body = t.instantiate(rng.next_u64() | 1);
+                let body = t.instantiate(rng.next_u64() | 1, spyglass_model_now() - t.start_ns);
                 let trace_hex: String = body[t.first_trace_offset..t.first_trace_offset + 16]
                     .iter()
                     .map(|b| format!("{b:02x}"))

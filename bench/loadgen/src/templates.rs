@@ -2,7 +2,8 @@
 //! realistic traces costs far more CPU than sending them, and the load generator shares the
 //! machine with the server, so traces are built once and, per send, every trace id and span
 //! id is XORed with a fresh nonce at the byte offsets where they occur (parent references
-//! included, so trees stay intact).
+//! included, so trees stay intact), and every timestamp is moved by the time elapsed since
+//! the template was built, so traces start when they are sent as they would in production.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -13,6 +14,10 @@ pub struct Template {
     pub spans: usize,
     /// Offsets of the first 8 bytes of every trace id and span id occurrence.
     id_offsets: Vec<usize>,
+    /// Offsets of every span start, span end and event timestamp (fixed64, little-endian).
+    time_offsets: Vec<usize>,
+    /// The time the template's traces start at, before shifting.
+    pub start_ns: i64,
     /// One sampled trace id offset (for the query benchmark's list of known traces).
     pub first_trace_offset: usize,
 }
@@ -34,9 +39,15 @@ impl Template {
             spans.extend(random::trace(rng, start_ns, n));
         }
         let mut ids: Vec<[u8; 8]> = Vec::new();
+        let mut times: std::collections::HashSet<[u8; 8]> = Default::default();
         for s in &spans {
             ids.push(s.trace_id[..8].try_into().expect("16-byte id"));
             ids.push(s.span_id[..].try_into().expect("8-byte id"));
+            // Zero (a running span's end) is not encoded at all.
+            let stamps = [s.start_time_unix_nano, s.end_time_unix_nano]
+                .into_iter()
+                .chain(s.events.iter().map(|e| e.time_unix_nano));
+            times.extend(stamps.filter(|&t| t != 0).map(u64::to_le_bytes));
         }
         let n = spans.len();
         let req: ExportTraceServiceRequest =
@@ -56,23 +67,40 @@ impl Template {
                 i += 1;
             }
         }
+        // Timestamps are fixed64 fields: span start (field 7, tag 0x39), span end (field 8,
+        // 0x41), event time (field 1, 0x09); a tag followed by a known value is one.
+        let time_offsets = (0..bytes.len().saturating_sub(8))
+            .filter(|&i| {
+                matches!(bytes[i], 0x39 | 0x41 | 0x09)
+                    && times.contains::<[u8; 8]>(&bytes[i + 1..i + 9].try_into().expect("8"))
+            })
+            .map(|i| i + 1)
+            .collect();
         let first_trace_offset = id_offsets[0];
         Template {
             bytes,
             spans: n,
             id_offsets,
+            time_offsets,
+            start_ns,
             first_trace_offset,
         }
     }
 
-    /// A copy with every id XORed with `nonce` (nonzero).
-    pub fn instantiate(&self, nonce: u64) -> Vec<u8> {
+    /// A copy with every id XORed with `nonce` (nonzero) and every timestamp moved by
+    /// `shift_ns`.
+    pub fn instantiate(&self, nonce: u64, shift_ns: i64) -> Vec<u8> {
         let mut b = self.bytes.clone();
         let x = nonce.to_be_bytes();
         for &o in &self.id_offsets {
             for k in 0..8 {
                 b[o + k] ^= x[k];
             }
+        }
+        for &o in &self.time_offsets {
+            let field = &mut b[o..o + 8];
+            let t = u64::from_le_bytes((&*field).try_into().expect("8 bytes"));
+            field.copy_from_slice(&t.wrapping_add_signed(shift_ns).to_le_bytes());
         }
         b
     }
@@ -87,14 +115,24 @@ mod tests {
     fn instances_have_fresh_consistent_ids() {
         let mut rng = Rng::new(3);
         let t = Template::build(&mut rng, 1_800_000_000_000_000_000, 300, 5, 50, "svc");
-        let a =
-            ExportTraceServiceRequest::decode(&t.instantiate(0x1234_5678_9abc_def1)[..]).unwrap();
-        let b =
-            ExportTraceServiceRequest::decode(&t.instantiate(0x0fed_cba9_8765_4321)[..]).unwrap();
+        let a = ExportTraceServiceRequest::decode(&t.instantiate(0x1234_5678_9abc_def1, 0)[..])
+            .unwrap();
+        let b = ExportTraceServiceRequest::decode(&t.instantiate(0x0fed_cba9_8765_4321, 5_000)[..])
+            .unwrap();
         let spans =
             |r: &ExportTraceServiceRequest| r.resource_spans[0].scope_spans[0].spans.clone();
         let (sa, sb) = (spans(&a), spans(&b));
         assert_eq!(sa.len(), t.spans);
+        // Every timestamp moved, durations kept.
+        for (x, y) in sa.iter().zip(&sb) {
+            assert_eq!(y.start_time_unix_nano, x.start_time_unix_nano + 5_000);
+            if x.end_time_unix_nano != 0 {
+                assert_eq!(y.end_time_unix_nano, x.end_time_unix_nano + 5_000);
+            }
+            for (ex, ey) in x.events.iter().zip(&y.events) {
+                assert_eq!(ey.time_unix_nano, ex.time_unix_nano + 5_000);
+            }
+        }
         let ids_a: HashSet<_> = sa.iter().map(|s| s.span_id.clone()).collect();
         assert!(
             sb.iter().all(|s| !ids_a.contains(&s.span_id)),

@@ -17,7 +17,8 @@ macro_rules! store_conformance_tests {
             write_and_read_trace, latest_version_wins, retries_do_not_double_count,
             tenants_are_isolated, trace_list_filters, trace_list_sorts_and_pages,
             sessions_in_order, facets_count_values, linked_traces_found,
-            missing_things_are_none, large_batches_and_many_traces);
+            missing_things_are_none, large_batches_and_many_traces,
+            list_sees_only_latest_versions);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(
@@ -629,6 +630,83 @@ pub async fn trace_list_sorts_and_pages(store: &dyn Store) {
         .await
         .unwrap();
     assert!(page.next_cursor.is_none(), "no cursor after the last page");
+}
+
+/// A trace written in many commits: each left a summary (or a version of one) with a lower
+/// cost than the last. Sorted by cost ascending, its stale versions come first; the list must
+/// still show each trace once, at the place of its latest version, on every page.
+pub async fn list_sees_only_latest_versions(store: &dyn Store) {
+    let p = "conf-versions";
+    for i in 0..40u64 {
+        let parent = if i == 0 { None } else { Some(1) };
+        let s = llm(span(p, 1, i + 1, parent, i as i64, 1), "m", 1, 1, Some(1.0));
+        write(store, vec![s]).await; // one commit each: trace 1 ends at cost 40
+    }
+    for (t, cost) in [(2u128, 5.0), (3, 20.0), (4, 60.0)] {
+        write(
+            store,
+            vec![llm(
+                span(p, t, 100 + t as u64, None, 0, 1),
+                "m",
+                1,
+                1,
+                Some(cost),
+            )],
+        )
+        .await;
+    }
+    let asc = TraceQuery {
+        sort: TraceSort::Cost,
+        order: Order::Asc,
+        ..q()
+    };
+    let cheapest = store
+        .traces(
+            p,
+            &TraceQuery {
+                limit: 1,
+                ..asc.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cheapest.items.len(), 1);
+    assert_eq!(cheapest.items[0].trace_id, TraceId::from_u128(2));
+    assert!(cheapest.next_cursor.is_some());
+    assert_eq!(
+        list(store, p, asc.clone()).await,
+        [2, 3, 1, 4].map(TraceId::from_u128)
+    );
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .traces(
+                p,
+                &TraceQuery {
+                    limit: 1,
+                    cursor,
+                    ..asc.clone()
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|t| (t.trace_id, t.cost_usd)));
+        match page.next_cursor {
+            Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    let t = TraceId::from_u128;
+    assert_eq!(
+        seen,
+        vec![
+            (t(2), Some(5.0)),
+            (t(3), Some(20.0)),
+            (t(1), Some(40.0)),
+            (t(4), Some(60.0))
+        ]
+    );
 }
 
 pub async fn sessions_in_order(store: &dyn Store) {

@@ -88,12 +88,19 @@ pub struct TraceState {
     /// Span ids come from the network: a seeded hasher keeps collisions unforgeable.
     pub spans: HashMap<SpanId, Contribution, foldhash::fast::RandomState>,
     pub last_received_ns: i64,
+    /// The earliest receipt of any version of any span: with `last_received_ns`, it bounds
+    /// where the trace's rows sit in insertion-ordered storage.
+    pub first_received_ns: Option<i64>,
 }
 
 impl TraceState {
     /// Applies a span version; `true` if it changed what the trace holds.
     pub fn apply(&mut self, span_id: SpanId, c: Contribution) -> bool {
         self.last_received_ns = self.last_received_ns.max(c.received_ns);
+        self.first_received_ns = Some(
+            self.first_received_ns
+                .map_or(c.received_ns, |f| f.min(c.received_ns)),
+        );
         match self.spans.get(&span_id) {
             Some(old) if !c.supersedes(old) => false,
             _ => {

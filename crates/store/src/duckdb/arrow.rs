@@ -346,6 +346,7 @@ pub struct SummaryRow<'a> {
     pub project_id: &'a str,
     pub summary: TraceSummary,
     pub max_start_ns: i64,
+    pub min_received_ns: i64,
     pub version: i64,
 }
 
@@ -368,6 +369,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
     let mut opt: [StringBuilder; 3] = std::array::from_fn(|_| strings(n, n * 8));
     let mut lists: [ListBuilder<StringBuilder>; 5] = std::array::from_fn(|_| list(n));
     let mut previews: [StringBuilder; 2] = std::array::from_fn(|_| strings(n, n * 64));
+    let mut min_received = Int64Builder::with_capacity(n);
     let mut received = Int64Builder::with_capacity(n);
     let mut version = Int64Builder::with_capacity(n);
     for r in rows {
@@ -408,6 +410,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
         {
             b.append_option(v.as_deref());
         }
+        min_received.append_value(r.min_received_ns);
         received.append_value(s.last_received_ns);
         version.append_value(r.version);
     }
@@ -439,6 +442,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
         list_field("kinds"),
         str_field("input_preview", true),
         str_field("output_preview", true),
+        i64_field("min_received_ns", false),
         i64_field("last_received_ns", false),
         i64_field("version", false),
     ]);
@@ -468,6 +472,7 @@ pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
     for mut b in previews {
         cols.push(Arc::new(b.finish()));
     }
+    cols.push(Arc::new(min_received.finish()));
     cols.push(Arc::new(received.finish()));
     cols.push(Arc::new(version.finish()));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)

@@ -47,9 +47,11 @@ const SUMMARY_COLS: &str = "replace(trace_id::VARCHAR, '-', ''), root_span_id, n
 /// `max_start_ns >= x`, `start_ns <= x`; see `trace_filter`), or an old version could stand in
 /// for a trace whose latest version was filtered out.
 fn latest_summaries(inner: &str) -> String {
+    // The window sees only row ids and versions; rows are fetched after (a window carrying
+    // every column, the lists among them, costs several times more).
     format!(
-        "(SELECT * FROM trace_summaries WHERE {inner} \
-         QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY version DESC) = 1)"
+        "(SELECT * FROM trace_summaries WHERE rowid IN (SELECT rowid FROM trace_summaries WHERE {inner} \
+         QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY version DESC) = 1))"
     )
 }
 
@@ -296,22 +298,37 @@ impl SummaryRowRaw {
     }
 }
 
-/// The trace's summary and its spans' start range.
-pub fn summary(
+/// Where a trace's span rows can be: every version of every span started and was received
+/// within these bounds. Both columns have per-row-group min/max; receipt order is insertion
+/// order, so the received range usually narrows a scan to a few row groups.
+#[derive(Debug, Clone, Copy)]
+struct SpanBounds {
+    start: (i64, i64),
+    received: (i64, i64),
+}
+
+/// The trace's summary and where its spans are.
+fn summary(
     conn: &Connection,
     project: &str,
     trace: TraceId,
-) -> Result<Option<(TraceSummary, i64)>> {
+) -> Result<Option<(TraceSummary, SpanBounds)>> {
     let sql = format!(
-        "SELECT {SUMMARY_COLS}, max_start_ns FROM trace_summaries \
+        "SELECT {SUMMARY_COLS}, max_start_ns, min_received_ns FROM trace_summaries \
          WHERE project_id = ? AND trace_id = ?::UUID ORDER BY version DESC LIMIT 1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(duckdb::params![project, uuid_text(trace)])?;
     match rows.next()? {
         Some(r) => {
-            let max: i64 = r.get(29)?;
-            Ok(Some((summary_row(r)?.into_summary()?, max)))
+            let max_start: i64 = r.get(29)?;
+            let min_received: i64 = r.get(30)?;
+            let s = summary_row(r)?.into_summary()?;
+            let bounds = SpanBounds {
+                start: (s.start_ns, max_start),
+                received: (min_received, s.last_received_ns),
+            };
+            Ok(Some((s, bounds)))
         }
         None => Ok(None),
     }
@@ -324,18 +341,17 @@ pub fn trace_spans(
     trace: TraceId,
     payload: bool,
 ) -> Result<Vec<Span>> {
-    let Some((s, max_start)) = summary(conn, project, trace)? else {
+    let Some((_, bounds)) = summary(conn, project, trace)? else {
         return Ok(Vec::new());
     };
-    spans_in_window(conn, project, trace, s.start_ns, max_start, payload, None)
+    spans_in_window(conn, project, trace, bounds, payload, None)
 }
 
 fn spans_in_window(
     conn: &Connection,
     project: &str,
     trace: TraceId,
-    lo: i64,
-    hi: i64,
+    bounds: SpanBounds,
     payload: bool,
     span: Option<SpanId>,
 ) -> Result<Vec<Span>> {
@@ -354,16 +370,22 @@ fn spans_in_window(
          ON r.project_id = s.project_id AND r.resource_id = s.resource_id";
     let sql = format!(
         "SELECT {cols} FROM (SELECT * FROM spans WHERE project_id = ? AND trace_id = ?::UUID \
-         AND start_ns BETWEEN ? AND ? {span_filter} {LATEST}) s {resources} ORDER BY s.start_ns, s.span_id"
+         AND start_ns BETWEEN ? AND ? AND received_ns BETWEEN ? AND ? {span_filter} {LATEST}) s \
+         {resources} ORDER BY s.start_ns, s.span_id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let tid = uuid_text(trace);
+    let (lo, hi) = bounds.start;
+    let (rlo, rhi) = bounds.received;
     let raw: Vec<SpanRow> = match span {
         Some(sp) => stmt
-            .query_map(duckdb::params![project, tid, lo, hi, sp.as_u64()], span_row)?
+            .query_map(
+                duckdb::params![project, tid, lo, hi, rlo, rhi, sp.as_u64()],
+                span_row,
+            )?
             .collect::<duckdb::Result<_>>()?,
         None => stmt
-            .query_map(duckdb::params![project, tid, lo, hi], span_row)?
+            .query_map(duckdb::params![project, tid, lo, hi, rlo, rhi], span_row)?
             .collect::<duckdb::Result<_>>()?,
     };
     raw.into_iter().map(SpanRow::into_span).collect()
@@ -375,10 +397,10 @@ pub fn trace(
     trace: TraceId,
     payload: bool,
 ) -> Result<Option<(TraceSummary, Vec<Span>)>> {
-    let Some((s, max_start)) = summary(conn, project, trace)? else {
+    let Some((s, bounds)) = summary(conn, project, trace)? else {
         return Ok(None);
     };
-    let spans = spans_in_window(conn, project, trace, s.start_ns, max_start, payload, None)?;
+    let spans = spans_in_window(conn, project, trace, bounds, payload, None)?;
     Ok(Some((s, spans)))
 }
 
@@ -388,19 +410,10 @@ pub fn span(
     trace: TraceId,
     span_id: SpanId,
 ) -> Result<Option<Span>> {
-    let Some((s, max_start)) = summary(conn, project, trace)? else {
+    let Some((_, bounds)) = summary(conn, project, trace)? else {
         return Ok(None);
     };
-    Ok(spans_in_window(
-        conn,
-        project,
-        trace,
-        s.start_ns,
-        max_start,
-        true,
-        Some(span_id),
-    )?
-    .pop())
+    Ok(spans_in_window(conn, project, trace, bounds, true, Some(span_id))?.pop())
 }
 
 pub fn linked_traces(conn: &Connection, project: &str, trace: TraceId) -> Result<Vec<TraceId>> {
@@ -469,23 +482,15 @@ fn sort_key(sort: TraceSort) -> &'static str {
     }
 }
 
-/// The filters of a trace list: `inner` selects summary rows before the latest version of each
-/// trace is taken, `outer` applies to those latest versions.
-///
-/// Across a trace's versions `start_ns` only decreases and `max_start_ns` only increases, so
-/// `max_start_ns >= from` and `start_ns <= to` keep every version of a trace whose latest
-/// version qualifies, which is what `latest_summaries` needs; `start_ns >= from` is then
-/// checked on the latest version.
-fn trace_filter(project: &str, q: &TraceQuery) -> (Filter, Filter) {
-    let mut inner = Filter::default();
-    inner.add("project_id = ?", vec![b(project.to_string())]);
+/// The filters of a trace list, over one summary row.
+fn trace_filter(project: &str, q: &TraceQuery) -> Filter {
     let mut f = Filter::default();
+    f.add("project_id = ?", vec![b(project.to_string())]);
     if let Some(v) = q.from_ns {
-        inner.add("max_start_ns >= ?", vec![b(v)]);
         f.add("start_ns >= ?", vec![b(v)]);
     }
     if let Some(v) = q.to_ns {
-        inner.add("start_ns <= ?", vec![b(v)]);
+        f.add("start_ns <= ?", vec![b(v)]);
     }
     for (value, col) in [
         (&q.service, "services"),
@@ -553,67 +558,92 @@ fn trace_filter(project: &str, q: &TraceQuery) -> (Filter, Filter) {
             ],
         );
     }
-    (inner, f)
+    f
 }
 
+/// A page of traces. The filters and the sort apply to each trace's latest summary version.
+///
+/// Rather than resolving the latest version of every trace (a window over the whole table,
+/// carrying every column), the query takes the first `candidates` rows in sort order among
+/// all versions that pass the filters, keeps those that are their trace's latest version, and
+/// reads full rows for the page only. Any latest version that belongs on the page sorts among
+/// those candidates, so the page is exact when it fills; when stale versions crowd it out and
+/// more candidates exist, it retries with more.
 pub fn traces(conn: &Connection, project: &str, q: &TraceQuery) -> Result<Page<TraceSummary>> {
-    let (inner, mut f) = trace_filter(project, q);
+    let mut f = trace_filter(project, q);
     let key = sort_key(q.sort);
     let (cmp, dir) = match q.order {
         Order::Desc => ("<", "DESC"),
         Order::Asc => (">", "ASC"),
     };
     if let Some(c) = q.cursor {
-        let v: Box<dyn ToSql> = match c.value {
-            SortValue::Int(i) => b(i),
-            SortValue::Float(x) => b(x),
-        };
-        let v2: Box<dyn ToSql> = match c.value {
-            SortValue::Int(i) => b(i),
-            SortValue::Float(x) => b(x),
+        let v = |c: Cursor| -> Box<dyn ToSql> {
+            match c.value {
+                SortValue::Int(i) => b(i),
+                SortValue::Float(x) => b(x),
+            }
         };
         f.add(
             format!("({key} {cmp} ? OR ({key} = ? AND trace_id {cmp} ?::UUID))"),
-            vec![v, v2, b(uuid_text(c.trace_id))],
+            vec![v(c), v(c), b(uuid_text(c.trace_id))],
         );
     }
     let limit = q.effective_limit() as usize;
-    let sql = format!(
-        "SELECT {SUMMARY_COLS}, {key} FROM {} WHERE {} ORDER BY {key} {dir}, trace_id {dir} LIMIT {}",
-        latest_summaries(&inner.sql()),
-        f.sql(),
-        limit + 1
-    );
-    let mut params = inner.refs();
-    params.extend(f.refs());
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params.as_slice())?;
-    let mut items = Vec::new();
-    let mut last_key = None;
-    // The query asks for one row more than the page: its presence means another page.
-    let mut more = false;
-    while let Some(r) = rows.next()? {
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        last_key = Some(match q.sort {
-            TraceSort::Cost => SortValue::Float(r.get(29)?),
-            _ => SortValue::Int(r.get(29)?),
-        });
-        items.push(summary_row(r)?.into_summary()?);
-    }
-    let next_cursor = match (more, items.last(), last_key) {
-        (true, Some(t), Some(value)) => Some(
-            Cursor {
-                value,
-                trace_id: t.trace_id,
+    let mut candidates = (limit + 1) * 4;
+    loop {
+        let sql = format!(
+            "WITH cand AS (SELECT rowid AS rid, trace_id, version, {key} AS k FROM trace_summaries \
+               WHERE {} ORDER BY k {dir}, trace_id {dir}, version DESC LIMIT {candidates}), \
+             newest AS (SELECT trace_id, max(version) AS version FROM trace_summaries \
+               WHERE project_id = ? AND trace_id IN (SELECT trace_id FROM cand) GROUP BY trace_id), \
+             page AS (SELECT rid FROM cand JOIN newest USING (trace_id, version) \
+               ORDER BY k {dir}, trace_id {dir} LIMIT {}) \
+             SELECT {SUMMARY_COLS}, k, n FROM (SELECT count(*) AS n FROM cand) \
+             LEFT JOIN (SELECT *, {key} AS k FROM trace_summaries WHERE rowid IN (SELECT rid FROM page)) ON TRUE \
+             ORDER BY k {dir}, trace_id {dir}",
+            f.sql(),
+            limit + 1
+        );
+        let mut params = f.refs();
+        params.push(&project as &dyn ToSql);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params.as_slice())?;
+        let mut items = Vec::new();
+        let mut last_key = None;
+        let mut seen_candidates = 0usize;
+        // The query asks for one row more than the page: its presence means another page.
+        let mut more = false;
+        while let Some(r) = rows.next()? {
+            seen_candidates = r.get::<_, i64>(30)? as usize;
+            if r.get::<_, Option<String>>(0)?.is_none() {
+                continue; // no candidate was a latest version
             }
-            .encode(),
-        ),
-        _ => None,
-    };
-    Ok(Page { items, next_cursor })
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            last_key = Some(match q.sort {
+                TraceSort::Cost => SortValue::Float(r.get(29)?),
+                _ => SortValue::Int(r.get(29)?),
+            });
+            items.push(summary_row(r)?.into_summary()?);
+        }
+        if !more && seen_candidates == candidates {
+            candidates *= 8;
+            continue;
+        }
+        let next_cursor = match (more, items.last(), last_key) {
+            (true, Some(t), Some(value)) => Some(
+                Cursor {
+                    value,
+                    trace_id: t.trace_id,
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        return Ok(Page { items, next_cursor });
+    }
 }
 
 const SESSION_COLS: &str = "session_id, arg_min(user_id, start_ns) FILTER (WHERE user_id IS NOT NULL), count(*), \

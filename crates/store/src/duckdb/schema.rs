@@ -100,6 +100,9 @@ CREATE TABLE trace_summaries (
     kinds              VARCHAR[] NOT NULL,
     input_preview      VARCHAR,
     output_preview     VARCHAR,
+    -- Where the trace's rows are: spans are appended in receipt order, so row-group min/max
+    -- on received_ns prunes a trace-by-id scan to the few row groups written meanwhile.
+    min_received_ns    BIGINT NOT NULL,
     last_received_ns   BIGINT NOT NULL,
     -- Summaries are append-only versions (an upsert per commit costs more than the spans);
     -- reads take the highest version of each trace, and the writer deletes superseded rows.

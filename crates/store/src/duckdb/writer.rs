@@ -343,6 +343,7 @@ impl Writer {
                     project_id: p,
                     summary: st.summary(*t),
                     max_start_ns,
+                    min_received_ns: st.first_received_ns.unwrap_or(st.last_received_ns),
                     version,
                 }
             })
