@@ -17,6 +17,10 @@ use spyglass_model::query::{Page, SessionQuery, TraceQuery};
 use spyglass_model::{Facets, SessionDetail, SessionSummary, Span, SpanId, TraceId, TraceSummary};
 use std::sync::Arc;
 
+/// The hasher of maps keyed by ids and names from the network: seeded, so collisions cannot
+/// be forged, and cheaper than SipHash.
+pub(crate) type Seeded = foldhash::fast::RandomState;
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Numbers about the store, for `/metrics` and benchmarks.

@@ -85,22 +85,14 @@ impl Contribution {
 /// One trace's span contributions.
 #[derive(Debug, Clone, Default)]
 pub struct TraceState {
-    /// Span ids come from the network: a seeded hasher keeps collisions unforgeable.
-    pub spans: HashMap<SpanId, Contribution, foldhash::fast::RandomState>,
+    pub spans: HashMap<SpanId, Contribution, crate::Seeded>,
     pub last_received_ns: i64,
-    /// The earliest receipt of any version of any span: with `last_received_ns`, it bounds
-    /// where the trace's rows sit in insertion-ordered storage.
-    pub first_received_ns: Option<i64>,
 }
 
 impl TraceState {
     /// Applies a span version; `true` if it changed what the trace holds.
     pub fn apply(&mut self, span_id: SpanId, c: Contribution) -> bool {
         self.last_received_ns = self.last_received_ns.max(c.received_ns);
-        self.first_received_ns = Some(
-            self.first_received_ns
-                .map_or(c.received_ns, |f| f.min(c.received_ns)),
-        );
         match self.spans.get(&span_id) {
             Some(old) if !c.supersedes(old) => false,
             _ => {
@@ -118,15 +110,17 @@ impl TraceState {
         self.spans.is_empty()
     }
 
-    /// The earliest and latest span start, for locating the trace's spans in time-ordered storage.
-    pub fn start_range(&self) -> (i64, i64) {
-        let mut lo = i64::MAX;
-        let mut hi = i64::MIN;
+    /// The latest span start and the earliest receipt among the spans' latest versions: with
+    /// the trace's start and `last_received_ns`, they bound where those versions sit in
+    /// storage (a superseded version outside the bounds would lose to them anyway).
+    pub fn storage_bounds(&self) -> (i64, i64) {
+        let mut max_start = i64::MIN;
+        let mut min_received = i64::MAX;
         for c in self.spans.values() {
-            lo = lo.min(c.start_ns);
-            hi = hi.max(c.start_ns);
+            max_start = max_start.max(c.start_ns);
+            min_received = min_received.min(c.received_ns);
         }
-        (lo, hi)
+        (max_start, min_received)
     }
 
     /// Computes the summary from the current contributions.

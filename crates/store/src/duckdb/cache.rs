@@ -3,12 +3,10 @@
 //! eviction, plus a bloom filter of every trace ever written so that a brand-new trace (the
 //! common case) never costs a database lookup.
 
+use crate::Seeded;
 use crate::summary::TraceState;
 use spyglass_model::TraceId;
 use std::collections::{HashMap, VecDeque};
-
-/// Trace ids and project names come from the network: seeded, and cheaper than SipHash.
-type Seeded = foldhash::fast::RandomState;
 
 pub struct Entry {
     pub state: TraceState,

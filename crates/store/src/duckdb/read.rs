@@ -298,8 +298,8 @@ impl SummaryRowRaw {
     }
 }
 
-/// Where a trace's span rows can be: every version of every span started and was received
-/// within these bounds. Both columns have per-row-group min/max; receipt order is insertion
+/// Where a trace's span rows can be: the latest version of every span started and was
+/// received within these bounds. Both columns have per-row-group min/max; receipt order is insertion
 /// order, so the received range usually narrows a scan to a few row groups.
 #[derive(Debug, Clone, Copy)]
 struct SpanBounds {

@@ -293,7 +293,7 @@ impl Writer {
         spans: &[&Span],
         touched: &mut Vec<(Arc<str>, TraceId, usize)>,
     ) -> Result<()> {
-        let mut seen: HashSet<(&str, TraceId), foldhash::fast::RandomState> = HashSet::default();
+        let mut seen: HashSet<(&str, TraceId), crate::Seeded> = HashSet::default();
         for s in spans {
             if seen.insert((&*s.project_id, s.trace_id)) {
                 if !self.cache.contains(&s.project_id, s.trace_id) {
@@ -338,12 +338,12 @@ impl Writer {
                     .get_mut(p, *t)
                     .expect("touched traces are cached")
                     .state;
-                let (_, max_start_ns) = st.start_range();
+                let (max_start_ns, min_received_ns) = st.storage_bounds();
                 SummaryRow {
                     project_id: p,
                     summary: st.summary(*t),
                     max_start_ns,
-                    min_received_ns: st.first_received_ns.unwrap_or(st.last_received_ns),
+                    min_received_ns,
                     version,
                 }
             })
