@@ -114,7 +114,10 @@ def check_agent_trace(server, trace_id: str, ids: dict[str, str], service: str, 
     assert llm["request_model"] == "gpt-4o" and llm["response_model"] == "gpt-4o-2024-08-06"
     assert llm["tokens"] == {"input": 1200, "output": 80, "cache_read": 1024, "cache_write": None,
                              "reasoning": 16, "total": 1280}
-    assert llm["cost_usd"] is None and llm["cost_source"] == "unpriced"
+    # Priced from the bundled table (gpt-4o-2024-08-06: $2.50 input, $1.25 cached, $10 output
+    # per million): 176 uncached + 1024 cached input, 80 output (reasoning included).
+    assert llm["cost_source"] == "computed"
+    assert llm["cost_usd"] == pytest.approx((176 * 2.5 + 1024 * 1.25 + 80 * 10) / 1e6)
     assert json.loads(llm["input"]) == [{"role": "user", "content": "Weather in Paris?"}]
     out = json.loads(llm["output"])
     assert out[0]["role"] == "assistant" and out[0]["finish_reason"] == "tool_call"

@@ -25,6 +25,8 @@ pub struct AppState {
     /// The project every request reads (single-project local mode).
     pub project: Arc<str>,
     pub registry: Arc<Registry>,
+    /// The engine the pipeline runs (its price tables answer `/api/v1/prices`).
+    pub engine: Arc<spyglass_engine::Engine>,
 }
 
 #[derive(OpenApi)]
@@ -40,6 +42,7 @@ pub struct AppState {
         (name = "traces", description = "Traces and spans"),
         (name = "sessions", description = "Conversations: traces grouped by session id"),
         (name = "live", description = "Spans as they are committed"),
+        (name = "cost", description = "Price tables and how a model is priced"),
         (name = "ops", description = "Health and metrics")
     )
 )]
@@ -56,6 +59,8 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::sessions::get_session))
         .routes(routes!(routes::sessions::facets))
         .routes(routes!(routes::live::live))
+        .routes(routes!(routes::prices::list_prices))
+        .routes(routes!(routes::prices::quote))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

@@ -1,11 +1,13 @@
 //! The path every OTLP request takes, whichever receiver it came through: admission against
-//! a bounded in-flight budget, decode, normalize, durable write, then live broadcast. A
+//! a bounded in-flight budget, decode, normalize, the engine, durable write, then live
+//! broadcast. A
 //! request is answered only after its spans are committed.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use spyglass_engine::Engine;
 use spyglass_ingest::decode::{self, Decoded, Format};
 use spyglass_ingest::{IngestError, Normalized, Normalizer};
 use spyglass_model::Span;
@@ -109,6 +111,7 @@ impl IngestMetrics {
 
 pub struct Pipeline {
     normalizer: Normalizer,
+    engine: Arc<Engine>,
     store: Arc<dyn Store>,
     budget: Arc<Semaphore>,
     max_in_flight: usize,
@@ -140,6 +143,7 @@ impl Pipeline {
     /// committed batches are published on `live`.
     pub fn new(
         normalizer: Normalizer,
+        engine: Arc<Engine>,
         store: Arc<dyn Store>,
         max_in_flight_bytes: usize,
         live: broadcast::Sender<Arc<Vec<Span>>>,
@@ -147,6 +151,7 @@ impl Pipeline {
         let max_units = units(max_in_flight_bytes) as usize;
         Pipeline {
             normalizer,
+            engine,
             store,
             budget: Arc::new(Semaphore::new(max_units)),
             max_in_flight: max_units,
@@ -251,6 +256,7 @@ impl Pipeline {
         for r in decoded.repairs {
             normalized.warn(r);
         }
+        self.engine.process(&mut normalized.spans);
         let n = normalized.spans.len() as u64;
         self.metrics.spans_received.inc_by(n + normalized.rejected);
         self.metrics.spans_rejected.inc_by(normalized.rejected);

@@ -5,6 +5,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use spyglass_engine::cost::CostConfig;
 use spyglass_ingest::Limits;
 use spyglass_store::duckdb::DuckDbConfig;
 use std::net::SocketAddr;
@@ -30,6 +31,8 @@ pub struct Config {
     pub log_format: String,
     pub limits: Limits,
     pub store: StoreConfig,
+    /// Price overrides, custom models and deployment aliases (docs/cost.md).
+    pub cost: CostConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -50,6 +53,7 @@ impl Default for Config {
             log_format: "text".into(),
             limits: Limits::default(),
             store: StoreConfig::default(),
+            cost: CostConfig::default(),
         }
     }
 }
@@ -95,6 +99,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_format",
     "limits",
     "store",
+    "cost",
 ];
 
 impl Config {

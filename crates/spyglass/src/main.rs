@@ -64,7 +64,25 @@ fn init_logging(format: &str) {
     }
 }
 
+/// How long mimalloc keeps freed memory before returning it to the OS, unless
+/// `MIMALLOC_PURGE_DELAY` says otherwise. Ingest frees and reallocates the same few hundred MiB
+/// with every group commit and checkpoint; at mimalloc's default (1 s) those pages went back
+/// to the OS and came back as fresh zeroed huge pages, which cost about a tenth of ingest CPU
+/// (bench/README.md). Ten seconds spans those cycles and still gives memory back when idle.
+const ALLOCATOR_PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
+
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys names it only for v2).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option; mimalloc allows it at any time.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ALLOCATOR_PURGE_DELAY_MS) };
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    tune_allocator();
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,6 +6,7 @@ use crate::config::Config;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spyglass_api::AppState;
+use spyglass_engine::{Engine, EngineConfig};
 use spyglass_ingest::Normalizer;
 use spyglass_model::DEFAULT_PROJECT;
 use spyglass_receiver::Pipeline;
@@ -31,8 +32,16 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     store.metrics().register(&mut registry);
     let (live, _) = broadcast::channel(4096);
     let dyn_store: Arc<dyn Store> = store.clone();
+    let engine = Arc::new(
+        Engine::new(&EngineConfig {
+            cost: cfg.cost.clone(),
+        })
+        .context("configuring the engine")?,
+    );
+    tracing::info!(prices_as_of = engine.cost.as_of(), "cost engine ready");
     let pipeline = Arc::new(Pipeline::new(
         Normalizer::new(cfg.limits),
+        engine.clone(),
         dyn_store.clone(),
         cfg.max_in_flight_bytes,
         live.clone(),
@@ -85,6 +94,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         live,
         project: project.into(),
         registry: Arc::new(registry),
+        engine,
     };
     let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let api_task = tokio::spawn({

@@ -4,7 +4,7 @@
 //! these in a bounded cache and persist the summaries they produce.
 
 use spyglass_model::{Span, SpanId, SpanKind, Status, Tokens, TraceId, TraceSummary};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Characters of the root input/output kept for the trace list.
@@ -16,6 +16,7 @@ pub struct Contribution {
     pub finished: bool,
     pub received_ns: i64,
     pub is_root: bool,
+    pub parent: Option<SpanId>,
     pub start_ns: i64,
     pub end_ns: Option<i64>,
     pub name: String,
@@ -49,6 +50,7 @@ impl Contribution {
             finished: s.end_ns.is_some(),
             received_ns: s.received_ns,
             is_root: root,
+            parent: s.parent_span_id,
             start_ns: s.start_ns,
             end_ns: s.end_ns,
             name: s.name.clone(),
@@ -74,6 +76,10 @@ impl Contribution {
             input_preview: if root { preview(&s.input) } else { None },
             output_preview: if root { preview(&s.output) } else { None },
         }
+    }
+
+    fn has_usage(&self) -> bool {
+        !self.tokens.is_empty() || self.cost_usd.is_some()
     }
 
     /// Whether this version replaces `old` (finished beats running, then later received).
@@ -150,7 +156,29 @@ impl TraceState {
         let better = |cur: &Option<(bool, i64, &str)>, c: &Contribution| {
             cur.is_none_or(|(r, s, _)| (!c.is_root, c.start_ns) < (!r, s))
         };
-        for c in self.spans.values() {
+        // Two instrumentations can record one model call twice, nested: AutoGen's or
+        // LangChain's LLM span around the OpenAI client's, both with the same usage. A span
+        // whose token counts are exactly those of its children with usage is such a wrapper;
+        // only the children count.
+        let mut child_usage: HashMap<SpanId, (i64, i64), crate::Seeded> = HashMap::default();
+        for c in self.spans.values().filter(|c| c.has_usage()) {
+            if let Some(p) = c.parent {
+                let e = child_usage.entry(p).or_default();
+                e.0 += c.tokens.input.unwrap_or(0);
+                e.1 += c.tokens.output.unwrap_or(0);
+            }
+        }
+        let wrappers: HashSet<SpanId, crate::Seeded> = child_usage
+            .into_iter()
+            .filter(|(p, sum)| {
+                self.spans.get(p).is_some_and(|c| {
+                    !c.tokens.is_empty()
+                        && (c.tokens.input.unwrap_or(0), c.tokens.output.unwrap_or(0)) == *sum
+                })
+            })
+            .map(|(p, _)| p)
+            .collect();
+        for (id, c) in &self.spans {
             start = start.min(c.start_ns);
             if let Some(e) = c.end_ns {
                 end = Some(end.map_or(e, |x| x.max(e)));
@@ -161,9 +189,11 @@ impl TraceState {
             if !c.finished {
                 running += 1;
             }
-            tokens.add(&c.tokens);
-            if let Some(x) = c.cost_usd {
-                cost = Some(cost.unwrap_or(0.0) + x);
+            if !wrappers.contains(id) {
+                tokens.add(&c.tokens);
+                if let Some(x) = c.cost_usd {
+                    cost = Some(cost.unwrap_or(0.0) + x);
+                }
             }
             push_unique(&mut agents, c.agent_name.as_deref());
             push_unique(&mut services, Some(&*c.service_name));
@@ -265,6 +295,42 @@ mod tests {
 
     fn apply(st: &mut TraceState, s: &Span) -> bool {
         st.apply(s.span_id, Contribution::of(s))
+    }
+
+    #[test]
+    fn a_model_call_recorded_twice_nested_counts_once() {
+        // agent → llm (framework's wrapper) → llm (the client instrumentor's), same usage;
+        // a sibling llm call with its own usage still counts.
+        let mut st = TraceState::default();
+        let usage = |s: &mut Span, input, cost| {
+            s.kind = SpanKind::Llm;
+            s.tokens = Tokens {
+                input: Some(input),
+                output: Some(10),
+                ..Default::default()
+            };
+            s.cost_usd = Some(cost);
+        };
+        let mut wrapper = span(2, Some(1), 1, Some(9), 1);
+        usage(&mut wrapper, 130, 0.5);
+        let mut inner = span(3, Some(2), 2, Some(8), 1);
+        usage(&mut inner, 130, 0.5);
+        let mut sibling = span(4, Some(1), 10, Some(12), 1);
+        usage(&mut sibling, 7, 0.25);
+        for s in [&span(1, None, 0, Some(20), 1), &wrapper, &inner, &sibling] {
+            apply(&mut st, s);
+        }
+        let s = st.summary(TraceId::from_u128(9));
+        assert_eq!(s.tokens.input, Some(137));
+        assert_eq!(s.cost_usd, Some(0.75));
+
+        // A parent LLM span with usage of its own (not its children's) still counts.
+        let mut own = wrapper.clone();
+        own.tokens.input = Some(5);
+        apply(&mut st, &own);
+        let s = st.summary(TraceId::from_u128(9));
+        assert_eq!(s.tokens.input, Some(142));
+        assert_eq!(s.cost_usd, Some(1.25));
     }
 
     #[test]

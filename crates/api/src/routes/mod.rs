@@ -1,5 +1,6 @@
 pub mod home;
 pub mod live;
 pub mod ops;
+pub mod prices;
 pub mod sessions;
 pub mod traces;
