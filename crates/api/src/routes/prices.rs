@@ -40,13 +40,6 @@ pub struct AliasView {
     pub layer: String,
 }
 
-fn layer_name(l: spyglass_engine::cost::Layer) -> String {
-    serde_json::to_value(l)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 #[utoipa::path(get, path = "/api/v1/prices", tag = "cost",
     responses((status = 200, body = PricesView)))]
 pub async fn list_prices(State(st): State<AppState>) -> Json<PricesView> {
@@ -60,7 +53,7 @@ pub async fn list_prices(State(st): State<AppState>) -> Json<PricesView> {
                 id: e.id.clone(),
                 provider: e.provider.clone(),
                 names: e.names().map(str::to_string).collect(),
-                layer: layer_name(layer),
+                layer: layer.as_str().to_string(),
                 prices: serde_json::to_value(&e.prices).unwrap_or_default(),
             })
             .collect(),
@@ -70,7 +63,7 @@ pub async fn list_prices(State(st): State<AppState>) -> Json<PricesView> {
             .map(|(layer, name, model)| AliasView {
                 name: name.to_string(),
                 model: model.to_string(),
-                layer: layer_name(layer),
+                layer: layer.as_str().to_string(),
             })
             .collect(),
     })
@@ -128,16 +121,15 @@ pub async fn quote(
         total: None,
     };
     tokens.complete();
-    let cost = &st.engine.cost;
-    let q = cost.quote(&st.project, &p.model, p.provider.as_deref(), at, &tokens);
-    let layer = cost
-        .resolve_in(&st.project, &p.model, p.provider.as_deref())
-        .map(|(_, l)| layer_name(l));
+    let q = st
+        .engine
+        .cost
+        .quote(&st.project, &p.model, p.provider.as_deref(), at, &tokens);
     Ok(Json(QuoteView {
         candidates: spyglass_engine::cost::candidates(&p.model),
         model: p.model,
         model_id: q.model_id,
-        layer,
+        layer: q.layer.map(|l| l.as_str().to_string()),
         cost_usd: q.cost_usd,
         cost_source: q.source.as_str().to_string(),
     }))

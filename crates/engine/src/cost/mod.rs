@@ -102,12 +102,32 @@ impl Book {
 }
 
 /// Where a price comes from, most specific first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Layer {
     Project,
     Config,
     Table,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Project => "project",
+            Layer::Config => "config",
+            Layer::Table => "table",
+        }
+    }
+}
+
+/// The cost of a request with `tokens` at `at_ns` under the entry `m` (if one was found).
+fn priced(m: Option<&Model>, at_ns: i64, tokens: &Tokens) -> (Option<f64>, CostSource) {
+    let cost = m.and_then(|m| cost_usd(m.price_at(at_ns), tokens));
+    let source = if cost.is_some() {
+        CostSource::Computed
+    } else {
+        CostSource::Unpriced
+    };
+    (cost, source)
 }
 
 /// Provider names as conventions report them (`aws.bedrock`, `gcp.vertex_ai`,
@@ -138,8 +158,9 @@ fn provider_family(p: &str) -> &'static str {
 /// What the engine concluded for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quote {
-    /// The table entry used; `None` when unpriced or reported.
+    /// The table entry used and the layer it came from; `None` when no entry matched.
     pub model_id: Option<String>,
+    pub layer: Option<Layer>,
     pub cost_usd: Option<f64>,
     pub source: CostSource,
 }
@@ -262,24 +283,13 @@ impl CostEngine {
         at_ns: i64,
         tokens: &Tokens,
     ) -> Quote {
-        match self.resolve(project, model, provider) {
-            None => Quote {
-                model_id: None,
-                cost_usd: None,
-                source: CostSource::Unpriced,
-            },
-            Some(m) => {
-                let cost = cost_usd(m.price_at(at_ns), tokens);
-                Quote {
-                    model_id: Some(m.id.clone()),
-                    cost_usd: cost,
-                    source: if cost.is_some() {
-                        CostSource::Computed
-                    } else {
-                        CostSource::Unpriced
-                    },
-                }
-            }
+        let found = self.resolve_in(project, model, provider);
+        let (cost_usd, source) = priced(found.map(|(m, _)| m), at_ns, tokens);
+        Quote {
+            model_id: found.map(|(m, _)| m.id.clone()),
+            layer: found.map(|(_, l)| l),
+            cost_usd,
+            source,
         }
     }
 
@@ -316,13 +326,9 @@ impl CostEngine {
                     m
                 }
             };
-            let cost = m.and_then(|m| cost_usd(m.price_at(s.start_ns), &s.tokens));
+            let (cost, source) = priced(m, s.start_ns, &s.tokens);
             s.cost_usd = cost;
-            s.cost_source = Some(if cost.is_some() {
-                CostSource::Computed
-            } else {
-                CostSource::Unpriced
-            });
+            s.cost_source = Some(source);
         }
     }
 }
