@@ -2,15 +2,16 @@
 //! `/api/openapi.json`, and `/healthz`, `/readyz`, `/metrics`. Conventions: design.md §3.
 
 pub mod error;
+mod metrics;
 pub mod params;
 pub mod routes;
 pub mod views;
 
 use axum::Json;
 use axum::Router;
+pub use metrics::ApiMetrics;
 use prometheus_client::registry::Registry;
-use spyglass_model::Span;
-use spyglass_store::Store;
+use spyglass_store::{Batch, Store};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 use utoipa::OpenApi;
@@ -20,20 +21,22 @@ use utoipa_axum::routes;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Committed span batches, from the ingest pipeline.
-    pub live: broadcast::Sender<Arc<Vec<Span>>>,
+    /// Committed batches (spans and their findings), from the ingest pipeline.
+    pub live: broadcast::Sender<Arc<Batch>>,
     /// The project every request reads (single-project local mode).
     pub project: Arc<str>,
     pub registry: Arc<Registry>,
     /// The engine the pipeline runs (its price tables answer `/api/v1/prices`).
     pub engine: Arc<spyglass_engine::Engine>,
+    /// Registered in `registry` by whoever builds the state.
+    pub metrics: Arc<ApiMetrics>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Spyglass API",
-        description = "Traces, sessions and live spans of AI agents. Times are Unix nanoseconds (`*_ns`) \
+        description = "Traces, sessions, live spans and security findings of AI agents. Times are Unix nanoseconds (`*_ns`) \
                        with RFC 3339 companions (`*_time`); ids are lowercase hex; lists page with `next_cursor`; \
                        errors are `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "Apache-2.0")
@@ -43,6 +46,7 @@ pub struct AppState {
         (name = "sessions", description = "Conversations: traces grouped by session id"),
         (name = "live", description = "Spans as they are committed"),
         (name = "cost", description = "Price tables and how a model is priced"),
+        (name = "security", description = "Findings (prompt injection, personal data, secrets, loops) and the guard"),
         (name = "ops", description = "Health and metrics")
     )
 )]
@@ -59,6 +63,9 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::sessions::get_session))
         .routes(routes!(routes::sessions::facets))
         .routes(routes!(routes::live::live))
+        .routes(routes!(routes::findings::list_findings))
+        .routes(routes!(routes::findings::finding_counts))
+        .routes(routes!(routes::guard::check))
         .routes(routes!(routes::prices::list_prices))
         .routes(routes!(routes::prices::quote))
         .routes(routes!(routes::ops::healthz))

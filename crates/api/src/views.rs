@@ -42,6 +42,8 @@ pub struct TreeRowView {
 pub struct TraceTreeView {
     pub trace: TraceView,
     pub spans: Vec<TreeRowView>,
+    /// Security findings on the trace's spans (each names its `span_id`), newest first.
+    pub findings: Vec<crate::routes::findings::FindingView>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -123,6 +123,25 @@ fn bench(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The whole engine as ingest runs it: price, scan and mask, loop state. Fresh trace ids
+    // per iteration, so the loop detector sees new traces as it would in production.
+    let full = spyglass_engine::Engine::new(&spyglass_engine::EngineConfig::default()).unwrap();
+    let mut round = 0u128;
+    g.bench_function("Engine::process (8 spans: cost, security, loops)", |b| {
+        b.iter_batched_ref(
+            || {
+                round += 1;
+                let mut batch = spans.clone();
+                for (i, s) in batch.iter_mut().enumerate() {
+                    s.trace_id = TraceId::from_u128(round * 16 + i as u128);
+                    s.request_model = Some("gpt-4o".into());
+                }
+                batch
+            },
+            |batch| black_box(full.process(batch)),
+            BatchSize::SmallInput,
+        )
+    });
     let text = check_text_input();
     g.bench_function("check_text 2 KB input", |b| {
         b.iter(|| black_box(engine.check_text(black_box(&text), Direction::Input)))

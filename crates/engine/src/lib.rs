@@ -6,6 +6,8 @@
 pub mod cost;
 mod engine;
 mod error;
+pub mod guard;
+pub mod loops;
 pub mod security;
 
 pub use engine::{Engine, EngineConfig};

@@ -229,7 +229,7 @@ fn secrets_are_masked_in_every_field_and_json_stays_valid() {
             Field::Output => output,
             Field::StatusMessage => s.status_message.as_deref().unwrap(),
             Field::Attribute => attrs,
-            Field::Text => unreachable!(),
+            Field::Text | Field::Span => unreachable!(),
         };
         assert!(text[f.start..f.end].starts_with("[REDACTED:"), "{f:?}");
         assert!(!f.evidence.contains(&key[10..]) && !f.evidence.contains("Sup3r"));

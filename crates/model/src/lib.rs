@@ -1,14 +1,55 @@
 //! Spyglass's canonical data model: spans, traces, sessions and query parameters.
 //! Pure types, no IO; every other crate speaks these.
 
+/// An enum stored as a small code and serialized as a snake_case string.
+#[macro_use]
+mod string_enum {
+    macro_rules! string_enum {
+        ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
+            $(#[$m])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+            #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+            #[serde(rename_all = "snake_case")]
+            pub enum $name { $($(#[$vm])* $variant),+ }
+
+            impl $name {
+                pub const ALL: &'static [$name] = &[$($name::$variant),+];
+                pub fn as_str(self) -> &'static str {
+                    match self { $($name::$variant => $s),+ }
+                }
+                pub fn parse(s: &str) -> Option<Self> {
+                    match s { $($s => Some($name::$variant),)+ _ => None }
+                }
+                /// A compact code for storage: the variant's position. Stored data depends on it,
+                /// so variants are only ever appended.
+                pub fn code(self) -> u8 {
+                    self as u8
+                }
+                pub fn from_code(code: u8) -> Option<Self> {
+                    Self::ALL.get(code as usize).copied()
+                }
+            }
+
+            impl std::fmt::Display for $name {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str(self.as_str())
+                }
+            }
+        };
+    }
+}
+
+pub mod finding;
 pub mod ids;
 pub mod json_text;
 pub mod query;
 pub mod span;
 pub mod trace;
 
+pub use finding::{Category, Encoding, Field, Finding, Severity, SpanFinding, Vector};
 pub use ids::{IdError, SpanId, TraceId};
 pub use json_text::JsonText;
+pub use query::{FindingCounts, FindingQuery};
 pub use span::{
     Convention, Conventions, CostSource, Event, Link, OtelKind, Resource, Span, SpanKind, Status,
     Tokens,

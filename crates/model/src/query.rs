@@ -203,6 +203,63 @@ impl LiveFilter {
     }
 }
 
+/// Filters of `GET /api/v1/findings`. Every field narrows; empty means no filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindingQuery {
+    /// Findings on spans that started in `[from_ns, to_ns]`.
+    pub from_ns: Option<i64>,
+    pub to_ns: Option<i64>,
+    /// Any of these severities.
+    pub severities: Vec<crate::finding::Severity>,
+    /// At least this severe.
+    pub min_severity: Option<crate::finding::Severity>,
+    pub categories: Vec<crate::finding::Category>,
+    /// A detector id (`secret.openai_api_key`) or a family prefix ending in `.` (`secret.`).
+    pub detector: Option<String>,
+    pub agent: Option<String>,
+    pub service: Option<String>,
+    pub session: Option<String>,
+    pub trace_id: Option<TraceId>,
+    pub limit: u32,
+    /// Findings older than this (time_ns, id) come next.
+    pub cursor: Option<(i64, u64)>,
+}
+
+impl FindingQuery {
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => DEFAULT_LIMIT,
+            n => n.min(MAX_LIMIT),
+        }
+    }
+}
+
+/// The cursor of the findings list: the last finding's time and id.
+pub fn encode_finding_cursor(time_ns: i64, id: u64) -> String {
+    format!("{:016x}_{id:016x}", time_ns as u64)
+}
+
+pub fn decode_finding_cursor(c: &str) -> Option<(i64, u64)> {
+    let (a, b) = c.split_once('_')?;
+    Some((
+        u64::from_str_radix(a, 16).ok()? as i64,
+        u64::from_str_radix(b, 16).ok()?,
+    ))
+}
+
+/// Finding counts over a time range, for an overview: distinct findings by severity,
+/// category, detector and agent, and how many traces have any.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FindingCounts {
+    pub total: i64,
+    pub traces: i64,
+    pub by_severity: Vec<crate::trace::FacetValue>,
+    pub by_category: Vec<crate::trace::FacetValue>,
+    pub by_detector: Vec<crate::trace::FacetValue>,
+    pub by_agent: Vec<crate::trace::FacetValue>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

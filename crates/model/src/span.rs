@@ -6,40 +6,6 @@ use crate::json_text::JsonText;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some($name::$variant),)+ _ => None }
-            }
-            /// A compact code for storage: the variant's position. Stored data depends on it,
-            /// so variants are only ever appended.
-            pub fn code(self) -> u8 {
-                self as u8
-            }
-            pub fn from_code(code: u8) -> Option<Self> {
-                Self::ALL.get(code as usize).copied()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 string_enum!(
     /// What a span does in an agent run.
     SpanKind {
@@ -336,7 +302,7 @@ pub struct Span {
     pub received_ns: i64,
 }
 
-fn default_project() -> Arc<str> {
+pub(crate) fn default_project() -> Arc<str> {
     Arc::from(crate::DEFAULT_PROJECT)
 }
 

@@ -10,8 +10,7 @@ use prometheus_client::registry::Registry;
 use spyglass_engine::Engine;
 use spyglass_ingest::decode::{self, Decoded, Format};
 use spyglass_ingest::{IngestError, Normalized, Normalizer};
-use spyglass_model::Span;
-use spyglass_store::{Store, StoreError};
+use spyglass_store::{Batch, Store, StoreError};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
@@ -48,6 +47,7 @@ pub struct IngestMetrics {
     pub bytes_in_flight: Gauge,
     pub spans_in_flight: Gauge,
     pub request_seconds: Histogram,
+    pub findings: Counter,
 }
 
 impl IngestMetrics {
@@ -61,6 +61,7 @@ impl IngestMetrics {
             bytes_in_flight: Gauge::default(),
             spans_in_flight: Gauge::default(),
             request_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            findings: Counter::default(),
         }
     }
 
@@ -102,6 +103,11 @@ impl IngestMetrics {
             self.spans_in_flight.clone(),
         );
         reg.register(
+            "findings",
+            "Security findings made on ingested spans",
+            self.findings.clone(),
+        );
+        reg.register(
             "request_seconds",
             "Time from admission to acknowledgement of a request",
             self.request_seconds.clone(),
@@ -115,7 +121,7 @@ pub struct Pipeline {
     store: Arc<dyn Store>,
     budget: Arc<Semaphore>,
     max_in_flight: usize,
-    live: broadcast::Sender<Arc<Vec<Span>>>,
+    live: broadcast::Sender<Arc<Batch>>,
     metrics: IngestMetrics,
 }
 
@@ -146,7 +152,7 @@ impl Pipeline {
         engine: Arc<Engine>,
         store: Arc<dyn Store>,
         max_in_flight_bytes: usize,
-        live: broadcast::Sender<Arc<Vec<Span>>>,
+        live: broadcast::Sender<Arc<Batch>>,
     ) -> Self {
         let max_units = units(max_in_flight_bytes) as usize;
         Pipeline {
@@ -169,7 +175,7 @@ impl Pipeline {
     }
 
     /// Spans, as soon as they are committed, for live subscribers.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<Span>>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
         self.live.subscribe()
     }
 
@@ -256,21 +262,27 @@ impl Pipeline {
         for r in decoded.repairs {
             normalized.warn(r);
         }
-        self.engine.process(&mut normalized.spans);
+        let findings = self.engine.process(&mut normalized.spans);
+        if !findings.is_empty() {
+            self.metrics.findings.inc_by(findings.len() as u64);
+        }
         let n = normalized.spans.len() as u64;
         self.metrics.spans_received.inc_by(n + normalized.rejected);
         self.metrics.spans_rejected.inc_by(normalized.rejected);
         let message = normalized.message();
         let rejected = normalized.rejected;
         let result = if n > 0 {
-            let spans = Arc::new(normalized.spans);
+            let batch = Arc::new(Batch {
+                spans: normalized.spans,
+                findings,
+            });
             self.metrics.spans_in_flight.inc_by(n as i64);
-            let stored = self.store.write(spans.clone()).await;
+            let stored = self.store.write(batch.clone()).await;
             self.metrics.spans_in_flight.dec_by(n as i64);
             stored.map(|()| {
                 self.metrics.spans_accepted.inc_by(n);
                 // Nobody listening is fine.
-                let _ = self.live.send(spans);
+                let _ = self.live.send(batch);
             })
         } else {
             Ok(())

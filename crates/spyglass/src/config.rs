@@ -6,6 +6,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use spyglass_engine::cost::CostConfig;
+use spyglass_engine::guard::GuardPolicy;
+use spyglass_engine::loops::LoopConfig;
+use spyglass_engine::security::SecurityConfig;
 use spyglass_ingest::Limits;
 use spyglass_store::duckdb::DuckDbConfig;
 use std::net::SocketAddr;
@@ -33,6 +36,12 @@ pub struct Config {
     pub store: StoreConfig,
     /// Price overrides, custom models and deployment aliases (docs/cost.md).
     pub cost: CostConfig,
+    /// Detectors, thresholds and masking of stored spans, per project too (docs/security.md).
+    pub security: SecurityConfig,
+    /// Loop and runaway detection over each trace (docs/security.md).
+    pub loops: LoopConfig,
+    /// What the guard endpoint blocks beyond the detectors (docs/security.md).
+    pub guard: GuardPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -54,6 +63,9 @@ impl Default for Config {
             limits: Limits::default(),
             store: StoreConfig::default(),
             cost: CostConfig::default(),
+            security: SecurityConfig::default(),
+            loops: LoopConfig::default(),
+            guard: GuardPolicy::default(),
         }
     }
 }
@@ -100,6 +112,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "limits",
     "store",
     "cost",
+    "security",
+    "loops",
+    "guard",
 ];
 
 impl Config {

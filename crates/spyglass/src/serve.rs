@@ -35,10 +35,18 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let engine = Arc::new(
         Engine::new(&EngineConfig {
             cost: cfg.cost.clone(),
+            security: cfg.security.clone(),
+            loops: cfg.loops.clone(),
+            guard: cfg.guard.clone(),
         })
         .context("configuring the engine")?,
     );
-    tracing::info!(prices_as_of = engine.cost.as_of(), "cost engine ready");
+    tracing::info!(
+        prices_as_of = engine.cost.as_of(),
+        secret_masking = cfg.security.secret_masking,
+        pii_masking = cfg.security.pii_masking,
+        "engine ready"
+    );
     let pipeline = Arc::new(Pipeline::new(
         Normalizer::new(cfg.limits),
         engine.clone(),
@@ -89,12 +97,15 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         project,
         stopped(),
     ));
+    let api_metrics = Arc::new(spyglass_api::ApiMetrics::default());
+    api_metrics.register(&mut registry);
     let state = AppState {
         store: dyn_store,
         live,
         project: project.into(),
         registry: Arc::new(registry),
         engine,
+        metrics: api_metrics,
     };
     let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let api_task = tokio::spawn({

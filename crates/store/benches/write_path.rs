@@ -43,7 +43,7 @@ fn main() {
     let mut rng = Rng::new(42);
     let now = spyglass_model::now_ns();
     let normalizer = Normalizer::default();
-    let mut batches: Vec<Arc<Vec<spyglass_model::Span>>> = Vec::new();
+    let mut batches: Vec<Arc<spyglass_store::Batch>> = Vec::new();
     let mut made = 0;
     while made < total {
         let mut spans = Vec::new();
@@ -54,7 +54,7 @@ fn main() {
         let req: ExportTraceServiceRequest = request("bench", "bench", "spyglass.bench", spans);
         let out = normalizer.normalize(req, "default", now);
         made += out.spans.len();
-        batches.push(Arc::new(out.spans));
+        batches.push(Arc::new(out.spans.into()));
     }
     let dir = tempfile::tempdir().unwrap();
     let writers = std::env::var("BENCH_WRITERS")

@@ -2,9 +2,15 @@
 //! invokes [`store_conformance_tests!`] with an expression that builds a fresh store; each
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
+use crate::Batch;
 use crate::Store;
-use spyglass_model::query::{Cursor, Order, SessionQuery, StatusFilter, TraceQuery, TraceSort};
-use spyglass_model::{JsonText, Link, Span, SpanId, SpanKind, Status, Tokens, TraceId};
+use spyglass_model::query::{
+    Cursor, FindingQuery, Order, SessionQuery, StatusFilter, TraceQuery, TraceSort,
+};
+use spyglass_model::{
+    Category, Field, Finding, JsonText, Link, Severity, Span, SpanFinding, SpanId, SpanKind,
+    Status, Tokens, TraceId,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -18,7 +24,7 @@ macro_rules! store_conformance_tests {
             tenants_are_isolated, trace_list_filters, trace_list_sorts_and_pages,
             sessions_in_order, facets_count_values, linked_traces_found,
             missing_things_are_none, large_batches_and_many_traces,
-            list_sees_only_latest_versions);
+            list_sees_only_latest_versions, findings_filter_page_and_count);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(
@@ -73,7 +79,7 @@ fn llm(mut s: Span, model: &str, input: i64, output: i64, cost: Option<f64>) -> 
 }
 
 async fn write(store: &dyn Store, spans: Vec<Span>) {
-    store.write(Arc::new(spans)).await.expect("write");
+    store.write(Arc::new(spans.into())).await.expect("write");
 }
 
 fn q() -> TraceQuery {
@@ -883,7 +889,7 @@ pub async fn large_batches_and_many_traces(store: &dyn Store) {
                 ));
             }
         }
-        futures.push(store.write(Arc::new(spans)));
+        futures.push(store.write(Arc::new(spans.into())));
     }
     for r in futures::future::join_all(futures).await {
         r.unwrap();
@@ -900,4 +906,237 @@ pub async fn large_batches_and_many_traces(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert_eq!(spans.len(), 5);
+}
+
+fn finding(
+    s: &Span,
+    category: Category,
+    detector: &'static str,
+    severity: Severity,
+) -> SpanFinding {
+    SpanFinding::on(
+        s,
+        Finding {
+            category,
+            detector: detector.into(),
+            severity,
+            score: 0.9,
+            field: Field::Input,
+            key: None,
+            start: 3,
+            end: 10,
+            evidence: format!("{detector} on {}", s.received_ns),
+            vector: None,
+            encoding: None,
+        },
+    )
+}
+
+/// Findings are stored with their batch, listed newest first with every filter and paging,
+/// counted once however many versions of their span arrive, and kept per project.
+pub async fn findings_filter_page_and_count(store: &dyn Store) {
+    let p = "findings";
+    let mut a = span(p, 1, 1, None, 0, 50);
+    a.agent_name = Some("planner".into());
+    let mut b = span(p, 1, 2, Some(1), 10, 5);
+    b.agent_name = Some("coder".into());
+    let c = span(p, 2, 1, None, 100, 5);
+    let findings = vec![
+        finding(
+            &a,
+            Category::Secret,
+            "secret.openai_api_key",
+            Severity::Critical,
+        ),
+        finding(&a, Category::Pii, "pii.email", Severity::Medium),
+        finding(
+            &b,
+            Category::PromptInjection,
+            "injection.override",
+            Severity::High,
+        ),
+        finding(&c, Category::Loop, "loop.tool_repeat", Severity::Medium),
+    ];
+    let batch = Batch {
+        spans: vec![a.clone(), b.clone(), c.clone()],
+        findings,
+    };
+    store.write(Arc::new(batch)).await.expect("write");
+    // A later version of span a, found again: still one finding each, from the latest version.
+    let mut a2 = a.clone();
+    a2.received_ns += 1000;
+    let again = vec![
+        finding(
+            &a2,
+            Category::Secret,
+            "secret.openai_api_key",
+            Severity::Critical,
+        ),
+        finding(&a2, Category::Pii, "pii.email", Severity::Medium),
+    ];
+    store
+        .write(Arc::new(Batch {
+            spans: vec![a2.clone()],
+            findings: again,
+        }))
+        .await
+        .expect("write");
+
+    let get = |q: FindingQuery| async move { store.findings(p, &q).await.expect("findings") };
+    let all = get(FindingQuery::default()).await;
+    let detectors: Vec<&str> = all.items.iter().map(|f| &*f.finding.detector).collect();
+    assert_eq!(all.items.len(), 4, "{detectors:?}");
+    assert_eq!(detectors[0], "loop.tool_repeat", "newest first");
+    assert_eq!(detectors[1], "injection.override");
+    let secret = all
+        .items
+        .iter()
+        .find(|f| f.finding.category == Category::Secret)
+        .unwrap();
+    assert_eq!(
+        secret.received_ns, a2.received_ns,
+        "the latest version's row"
+    );
+    assert_eq!(
+        secret.finding.evidence,
+        format!("secret.openai_api_key on {}", a2.received_ns)
+    );
+    assert_eq!(secret.agent_name.as_deref(), Some("planner"));
+    assert_eq!((secret.trace_id, secret.span_id), (a.trace_id, a.span_id));
+    assert_eq!(secret.finding.severity, Severity::Critical);
+    assert_eq!((secret.finding.start, secret.finding.end), (3, 10));
+
+    let n = |q: FindingQuery| async move { get(q).await.items.len() };
+    assert_eq!(
+        n(FindingQuery {
+            min_severity: Some(Severity::High),
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        n(FindingQuery {
+            severities: vec![Severity::Medium],
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        n(FindingQuery {
+            categories: vec![Category::Pii, Category::Loop],
+            ..Default::default()
+        })
+        .await,
+        2
+    );
+    assert_eq!(
+        n(FindingQuery {
+            detector: Some("secret.".into()),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        n(FindingQuery {
+            detector: Some("pii.email".into()),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        n(FindingQuery {
+            detector: Some("pii".into()),
+            ..Default::default()
+        })
+        .await,
+        0
+    );
+    assert_eq!(
+        n(FindingQuery {
+            agent: Some("coder".into()),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        n(FindingQuery {
+            trace_id: Some(TraceId::from_u128(2)),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        n(FindingQuery {
+            from_ns: Some(T0 + 5 * MS),
+            to_ns: Some(T0 + 50 * MS),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+
+    // Pages of 3 then 1, no repeats, same order as the whole list.
+    let first = get(FindingQuery {
+        limit: 3,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(first.items.len(), 3);
+    let cursor =
+        spyglass_model::query::decode_finding_cursor(first.next_cursor.as_deref().unwrap());
+    let second = get(FindingQuery {
+        limit: 3,
+        cursor,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(second.items.len(), 1);
+    assert!(second.next_cursor.is_none());
+    let paged: Vec<u64> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(paged, all.items.iter().map(|f| f.id).collect::<Vec<_>>());
+
+    let counts = store.finding_counts(p, None, None).await.expect("counts");
+    assert_eq!((counts.total, counts.traces), (4, 2));
+    let count_of = |v: &[spyglass_model::FacetValue], k: &str| {
+        v.iter().find(|x| x.value == k).map_or(0, |x| x.count)
+    };
+    assert_eq!(count_of(&counts.by_severity, "medium"), 2);
+    assert_eq!(count_of(&counts.by_severity, "critical"), 1);
+    assert_eq!(count_of(&counts.by_category, "prompt_injection"), 1);
+    assert_eq!(count_of(&counts.by_detector, "pii.email"), 1);
+    assert_eq!(count_of(&counts.by_agent, "planner"), 2);
+    let later = store
+        .finding_counts(p, Some(T0 + 50 * MS), None)
+        .await
+        .expect("counts");
+    assert_eq!((later.total, later.traces), (1, 1));
+
+    // Another project sees nothing.
+    assert!(
+        store
+            .findings("someone-else", &FindingQuery::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .finding_counts("someone-else", None, None)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
 }

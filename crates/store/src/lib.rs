@@ -13,8 +13,10 @@ pub mod summary;
 pub use error::StoreError;
 
 use async_trait::async_trait;
-use spyglass_model::query::{Page, SessionQuery, TraceQuery};
-use spyglass_model::{Facets, SessionDetail, SessionSummary, Span, SpanId, TraceId, TraceSummary};
+use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, TraceQuery};
+use spyglass_model::{
+    Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
+};
 use std::sync::Arc;
 
 /// The hasher of maps keyed by ids and names from the network: seeded, so collisions cannot
@@ -33,11 +35,29 @@ pub struct StoreStats {
     pub disk_bytes: u64,
 }
 
+/// What one ingest request writes, atomically: spans (possibly of several projects, each
+/// carries its own) and the findings the engine made on them. The live stream publishes the
+/// same batch once it is committed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub spans: Vec<Span>,
+    pub findings: Vec<SpanFinding>,
+}
+
+impl From<Vec<Span>> for Batch {
+    fn from(spans: Vec<Span>) -> Self {
+        Batch {
+            spans,
+            findings: Vec::new(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores spans durably; when this returns `Ok`, a crash loses none of them. Spans may be
-    /// of several projects (each carries its own).
-    async fn write(&self, spans: Arc<Vec<Span>>) -> Result<()>;
+    /// Stores a batch durably and atomically; when this returns `Ok`, a crash loses none of
+    /// it.
+    async fn write(&self, batch: Arc<Batch>) -> Result<()>;
 
     /// The trace summary and every span (latest versions), in start order.
     async fn trace(
@@ -65,6 +85,17 @@ pub trait Store: Send + Sync + 'static {
         from_ns: Option<i64>,
         to_ns: Option<i64>,
     ) -> Result<Facets>;
+
+    /// Findings, newest first, each once (the latest version of its span's detection).
+    async fn findings(&self, project: &str, q: &FindingQuery) -> Result<Page<SpanFinding>>;
+
+    /// Counts of distinct findings on spans that started in the range.
+    async fn finding_counts(
+        &self,
+        project: &str,
+        from_ns: Option<i64>,
+        to_ns: Option<i64>,
+    ) -> Result<FindingCounts>;
 
     async fn stats(&self) -> Result<StoreStats>;
 

@@ -4,7 +4,7 @@
 use spyglass_model::{SpanId, TraceId};
 use spyglass_store::conformance::span;
 use spyglass_store::duckdb::{DuckDbConfig, DuckDbStore};
-use spyglass_store::{Store, store_conformance_tests};
+use spyglass_store::{Batch, Store, store_conformance_tests};
 use std::sync::Arc;
 
 fn config() -> DuckDbConfig {
@@ -46,10 +46,10 @@ async fn reopen_keeps_spans_and_exact_summaries() {
     {
         let store = DuckDbStore::open(dir.path(), &config()).unwrap();
         store
-            .write(Arc::new(vec![
+            .write(Arc::new(Batch::from(vec![
                 span(p, 1, 1, None, 0, 100),
                 span(p, 1, 2, Some(1), 1, 5),
-            ]))
+            ])))
             .await
             .unwrap();
         store.close();
@@ -58,10 +58,10 @@ async fn reopen_keeps_spans_and_exact_summaries() {
     // A new span and a re-delivered old one for the same trace after the restart: the summary
     // must know the spans written before (through the bloom filter and a reload).
     store
-        .write(Arc::new(vec![
+        .write(Arc::new(Batch::from(vec![
             span(p, 1, 3, Some(1), 2, 5),
             span(p, 1, 2, Some(1), 1, 5),
-        ]))
+        ])))
         .await
         .unwrap();
     let (s, spans) = store
@@ -87,16 +87,16 @@ async fn evicted_traces_reload_their_state() {
     let p = "evict";
     for t in 1..=20u128 {
         store
-            .write(Arc::new(vec![
+            .write(Arc::new(Batch::from(vec![
                 span(p, t, 1, None, t as i64, 100),
                 span(p, t, 2, Some(1), t as i64, 1),
-            ]))
+            ])))
             .await
             .unwrap();
     }
     // Trace 1 was evicted long ago; a third span must add to its two, not start over.
     store
-        .write(Arc::new(vec![span(p, 1, 3, Some(1), 2, 1)]))
+        .write(Arc::new(Batch::from(vec![span(p, 1, 3, Some(1), 2, 1)])))
         .await
         .unwrap();
     let (s, _) = store

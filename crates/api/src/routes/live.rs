@@ -1,14 +1,17 @@
-//! WebSocket `/api/v1/live`: spans pushed as soon as they are committed. A slow client never
+//! WebSocket `/api/v1/live`: spans, and the security findings made on them, pushed as soon as
+//! they are committed. A slow client never
 //! slows ingest: the broadcast drops what it cannot hold and the client is told how much.
 
 use crate::AppState;
 use crate::params::{parse_trace_id, rfc3339};
+use crate::routes::findings::FindingView;
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use spyglass_model::query::LiveFilter;
-use spyglass_model::{Span, SpanOutline};
+use spyglass_model::{Span, SpanFinding, SpanOutline};
+use spyglass_store::Batch;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
@@ -71,6 +74,8 @@ pub enum LiveMessage {
     },
     /// Newly committed spans that match the filter.
     Spans { spans: Vec<LiveSpan> },
+    /// Findings on those spans (sent right after them).
+    Findings { findings: Vec<FindingView> },
     /// The client fell behind and this many span batches were skipped.
     Dropped { batches: u64, message: String },
 }
@@ -105,7 +110,7 @@ async fn send(socket: &mut WebSocket, msg: &LiveMessage) -> bool {
 
 async fn stream(
     mut socket: WebSocket,
-    mut rx: tokio::sync::broadcast::Receiver<Arc<Vec<Span>>>,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Batch>>,
     filter: LiveFilter,
     project: Arc<str>,
     hello: LiveMessage,
@@ -117,8 +122,9 @@ async fn stream(
         tokio::select! {
             batch = rx.recv() => {
                 let msg = match batch {
-                    Ok(spans) => {
-                        let matching: Vec<LiveSpan> = spans
+                    Ok(batch) => {
+                        let matching: Vec<LiveSpan> = batch
+                            .spans
                             .iter()
                             .filter(|s| *s.project_id == *project && filter.matches(s))
                             .map(LiveSpan::from)
@@ -126,11 +132,24 @@ async fn stream(
                         if matching.is_empty() {
                             continue;
                         }
-                        LiveMessage::Spans { spans: matching }
+                        if !send(&mut socket, &LiveMessage::Spans { spans: matching }).await {
+                            return;
+                        }
+                        let findings: Vec<FindingView> = batch
+                            .findings
+                            .iter()
+                            .filter(|f| *f.project_id == *project && finding_matches(&filter, f))
+                            .cloned()
+                            .map(FindingView::from)
+                            .collect();
+                        if findings.is_empty() {
+                            continue;
+                        }
+                        LiveMessage::Findings { findings }
                     }
                     Err(RecvError::Lagged(n)) => LiveMessage::Dropped {
                         batches: n,
-                        message: format!("this client fell behind; {n} span batches were skipped"),
+                        message: format!("this client fell behind; {n} batches of spans and findings were skipped"),
                     },
                     Err(RecvError::Closed) => return,
                 };
@@ -144,4 +163,16 @@ async fn stream(
             },
         }
     }
+}
+
+fn finding_matches(filter: &LiveFilter, f: &SpanFinding) -> bool {
+    filter.trace_id.is_none_or(|t| t == f.trace_id)
+        && filter
+            .session
+            .as_deref()
+            .is_none_or(|x| f.session_id.as_deref() == Some(x))
+        && filter
+            .service
+            .as_deref()
+            .is_none_or(|x| f.service_name == x)
 }

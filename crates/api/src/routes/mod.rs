@@ -1,3 +1,5 @@
+pub mod findings;
+pub mod guard;
 pub mod home;
 pub mod live;
 pub mod ops;

@@ -3,6 +3,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::{parse_span_id, parse_trace_id, rfc3339, trace_query};
+use crate::routes::findings::FindingView;
 use crate::views::{
     ExportedTrace, SpanView, TraceExport, TracePage, TraceTreeView, TraceView, TreeRowView,
 };
@@ -12,6 +13,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use spyglass_model::query::{FindingQuery, MAX_LIMIT};
 use spyglass_model::{TraceId, build_tree};
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
@@ -93,9 +95,25 @@ pub async fn get_trace(
             row,
         })
         .collect();
+    let findings = st
+        .store
+        .findings(
+            &st.project,
+            &FindingQuery {
+                trace_id: Some(id),
+                limit: MAX_LIMIT,
+                ..Default::default()
+            },
+        )
+        .await?
+        .items
+        .into_iter()
+        .map(FindingView::from)
+        .collect();
     Ok(Json(TraceTreeView {
         trace: summary.into(),
         spans,
+        findings,
     }))
 }
 

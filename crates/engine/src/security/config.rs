@@ -3,6 +3,7 @@
 
 use super::finding::Severity;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The injection threshold the shipped model was tuned to on the validation set: precision
 /// first, since every span of every agent goes through the detector.
@@ -32,6 +33,17 @@ pub struct SecurityConfig {
     /// Bytes of each text scanned; the rest of a longer text is not looked at. Bounds the CPU a
     /// single huge payload can take from the ingest path.
     pub max_scan_bytes: usize,
+    /// Per-project masking (`[security.projects.<project id>]`); unset keys keep the defaults
+    /// above.
+    pub projects: BTreeMap<String, ProjectMasking>,
+}
+
+/// A project's own masking policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectMasking {
+    pub secret_masking: Option<bool>,
+    pub pii_masking: Option<bool>,
 }
 
 impl Default for SecurityConfig {
@@ -46,6 +58,7 @@ impl Default for SecurityConfig {
             disabled_detectors: Vec::new(),
             scan_system_prompts: false,
             max_scan_bytes: 256 * 1024,
+            projects: BTreeMap::new(),
         }
     }
 }
@@ -76,6 +89,8 @@ mod tests {
             r#"
             pii_masking = true
             disabled_detectors = ["pii.ip_address"]
+            [projects.support]
+            secret_masking = false
             [[custom_pii_patterns]]
             name = "employee_id"
             regex = 'EMP-\d{6}'
@@ -85,6 +100,8 @@ mod tests {
         assert!(c.pii_masking && c.secret_masking);
         assert_eq!(c.injection_threshold, DEFAULT_INJECTION_THRESHOLD);
         assert_eq!(c.custom_pii_patterns[0].severity, Severity::Medium);
+        assert_eq!(c.projects["support"].secret_masking, Some(false));
+        assert_eq!(c.projects["support"].pii_masking, None);
         assert!(toml::from_str::<SecurityConfig>("pii_mask = true").is_err());
         assert_eq!(
             toml::from_str::<SecurityConfig>("").unwrap(),

@@ -1,129 +1,9 @@
-//! What a detector reports. Findings are stored (one row each) and served by the API, so every
-//! type here serializes to stable snake_case JSON, and nothing in a finding repeats the secret
-//! or personal data it found: the evidence is masked when the finding is made.
+//! What a detector reports, before it knows where its text came from, and the masks that keep
+//! secrets and personal data out of evidence. The finding types themselves are the model's
+//! (`spyglass_model::finding`): findings are stored and served.
 
-use serde::{Deserialize, Serialize};
+pub use spyglass_model::finding::{Category, Encoding, Field, Finding, Severity, Vector};
 use std::borrow::Cow;
-
-/// The family a detector belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    PromptInjection,
-    Pii,
-    Secret,
-    Loop,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::PromptInjection => "prompt_injection",
-            Category::Pii => "pii",
-            Category::Secret => "secret",
-            Category::Loop => "loop",
-        }
-    }
-}
-
-/// How bad a finding is; ordered, so `max()` picks the worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// One step worse, saturating at critical.
-    pub fn raised(self) -> Severity {
-        match self {
-            Severity::Low => Severity::Medium,
-            Severity::Medium => Severity::High,
-            Severity::High | Severity::Critical => Severity::Critical,
-        }
-    }
-}
-
-/// Which text of a span (or of a `check_text` call) a finding is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Field {
-    Input,
-    Output,
-    StatusMessage,
-    /// The span's attributes (JSON object text); the finding's `key` names the attribute.
-    Attribute,
-    /// Text given to `check_text`.
-    Text,
-}
-
-/// Whether injected instructions came from the user (direct) or from content the agent read:
-/// a tool result, a retrieved document, a web page, an e-mail (indirect).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Vector {
-    Direct,
-    Indirect,
-}
-
-/// How an injection payload was hidden, when it was decoded before it was recognized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    Base64,
-    Hex,
-    Rot13,
-    /// `%69%67…` or `\u0069\u0067…` / `\x69\x67…` escapes.
-    Escapes,
-}
-
-/// One detection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    pub category: Category,
-    /// Dotted id, e.g. `injection.override`, `pii.credit_card`, `secret.openai_api_key`; custom
-    /// PII patterns are `pii.<name>`.
-    pub detector: Cow<'static, str>,
-    pub severity: Severity,
-    /// Confidence in [0, 1]: the combined injection score, or how sure a pattern match is
-    /// (checksummed and prefixed tokens near 1, keyword + entropy matches lower).
-    pub score: f32,
-    pub field: Field,
-    /// The attribute key when `field` is `attribute`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// Byte range in the field's stored text (for attributes: in the attributes JSON text).
-    pub start: usize,
-    pub end: usize,
-    /// A short excerpt to show; secrets and personal data are masked.
-    pub evidence: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vector: Option<Vector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<Encoding>,
-}
-
-impl Finding {
-    /// What redaction writes in place of the match: `openai_api_key` for
-    /// `secret.openai_api_key`, `email` for `pii.email`.
-    pub fn label(&self) -> &str {
-        self.detector
-            .split_once('.')
-            .map_or(&*self.detector, |(_, rest)| rest)
-    }
-}
 
 /// A finding before it is placed in a field: detectors work on bare text and do not know where
 /// it came from.
@@ -213,31 +93,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serializes_snake_case_and_omits_empty_options() {
-        let f = Finding {
-            category: Category::PromptInjection,
-            detector: Cow::Borrowed("injection.override"),
-            severity: Severity::High,
-            score: 0.97,
-            field: Field::StatusMessage,
-            key: None,
-            start: 3,
-            end: 9,
-            evidence: "ignore previous".into(),
-            vector: Some(Vector::Indirect),
-            encoding: None,
-        };
-        let json = serde_json::to_value(&f).unwrap();
-        assert_eq!(json["category"], "prompt_injection");
-        assert_eq!(json["field"], "status_message");
-        assert_eq!(json["vector"], "indirect");
-        assert!(json.get("key").is_none());
-        assert!(json.get("encoding").is_none());
-        let back: Finding = serde_json::from_value(json).unwrap();
-        assert_eq!(back, f);
-    }
-
-    #[test]
     fn label_is_the_detector_after_its_family() {
         let mut f = Hit {
             category: Category::Secret,
@@ -266,13 +121,6 @@ mod tests {
         assert_eq!(mask_secret("hunter2"), "…[7 chars]");
         assert_eq!(mask_tail("4111-1111-1111-1234", 4), "****-****-****-1234");
         assert_eq!(mask_tail("078-05-1120", 4), "***-**-1120");
-    }
-
-    #[test]
-    fn severity_orders_and_raises() {
-        assert!(Severity::Critical > Severity::High);
-        assert_eq!(Severity::Low.raised(), Severity::Medium);
-        assert_eq!(Severity::Critical.raised(), Severity::Critical);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod pii;
 mod redact;
 mod secrets;
 
-pub use config::{CustomPiiPattern, DEFAULT_INJECTION_THRESHOLD, SecurityConfig};
+pub use config::{CustomPiiPattern, DEFAULT_INJECTION_THRESHOLD, ProjectMasking, SecurityConfig};
 pub use finding::{Category, Encoding, Field, Finding, Severity, Vector};
 pub use redact::{Masking, redact};
 
@@ -79,6 +79,9 @@ enum Plan {
     /// Everything in it came from one place, e.g. a tool's output is all indirect.
     All(Vector),
 }
+
+/// Attribute values shorter than this (bytes, with quotes) are not scanned for injection.
+const MIN_ATTRIBUTE_CONTENT: usize = 24;
 
 /// The built-in detector families, for `disabled_detectors`.
 const FAMILIES: &[&str] = &["prompt_injection", "injection", "pii", "secret", "secrets"];
@@ -171,20 +174,33 @@ impl SecurityEngine {
     /// Scans a span's input, output, status message and attribute values, masks secrets (and
     /// PII when configured) in place, and returns the findings. Offsets in the findings point
     /// into the span's texts as they are after masking.
+    /// Masking follows the span's project (`[security.projects.<id>]`), else the defaults.
     pub fn scan_span(&self, span: &mut Span) -> Vec<Finding> {
+        let masking = self.masking_for(&span.project_id);
         let mut out = Vec::new();
         let (input_plan, output_plan) = plans(span.kind);
         if let Some(text) = span.input.as_mut() {
-            self.scan_owned(text, Field::Input, input_plan, &mut out);
+            self.scan_owned(text, Field::Input, input_plan, masking, &mut out);
         }
         if let Some(text) = span.output.as_mut() {
-            self.scan_owned(text, Field::Output, output_plan, &mut out);
+            self.scan_owned(text, Field::Output, output_plan, masking, &mut out);
         }
         if let Some(text) = span.status_message.as_mut() {
-            self.scan_owned(text, Field::StatusMessage, Plan::Skip, &mut out);
+            self.scan_owned(text, Field::StatusMessage, Plan::Skip, masking, &mut out);
         }
-        self.scan_attributes(&mut span.attributes, span.kind, &mut out);
+        self.scan_attributes(&mut span.attributes, span.kind, masking, &mut out);
         out
+    }
+
+    /// What a project's stored spans have masked.
+    pub fn masking_for(&self, project: &str) -> Masking {
+        match self.config.projects.get(project) {
+            None => self.masking,
+            Some(p) => Masking {
+                secrets: p.secret_masking.unwrap_or(self.masking.secrets),
+                pii: p.pii_masking.unwrap_or(self.masking.pii),
+            },
+        }
     }
 
     /// Scans one text for a guard: injection as `direction` says, secrets and PII always.
@@ -336,7 +352,14 @@ impl SecurityEngine {
     }
 
     /// Scans a span text, masks it in place, and appends its findings.
-    fn scan_owned(&self, text: &mut String, field: Field, plan: Plan, out: &mut Vec<Finding>) {
+    fn scan_owned(
+        &self,
+        text: &mut String,
+        field: Field,
+        plan: Plan,
+        masking: Masking,
+        out: &mut Vec<Finding>,
+    ) {
         let mut hits = Vec::new();
         self.detect(text, plan, &mut hits);
         if hits.is_empty() {
@@ -346,7 +369,7 @@ impl SecurityEngine {
             .into_iter()
             .map(|h| h.into_finding(field, None, 0))
             .collect();
-        if let Some(masked) = self.mask(text, &mut findings) {
+        if let Some(masked) = mask(text, &mut findings, masking) {
             *text = masked;
         }
         out.extend(findings);
@@ -355,14 +378,21 @@ impl SecurityEngine {
     /// Attributes: secrets and PII over the whole JSON object at once (one pass, and a
     /// keyword in a key counts, as in `"api_key": "…"`), injection in values whose key says
     /// they carry content; each finding names the attribute it is in.
-    fn scan_attributes(&self, attrs: &mut JsonText, kind: SpanKind, out: &mut Vec<Finding>) {
+    fn scan_attributes(
+        &self,
+        attrs: &mut JsonText,
+        kind: SpanKind,
+        masking: Masking,
+        out: &mut Vec<Finding>,
+    ) {
         let text = attrs.as_str();
         if text.len() <= 2 {
             return;
         }
         let mut hits = Vec::new();
         self.detect(text, Plan::Skip, &mut hits);
-        let content_keys = self.injection.is_some() && text.len() >= 32;
+        let content_keys =
+            self.injection.is_some() && json::has_string_value(text, MIN_ATTRIBUTE_CONTENT);
         if hits.is_empty() && !content_keys {
             return;
         }
@@ -372,12 +402,13 @@ impl SecurityEngine {
         if self.injection.is_some() {
             for e in &entries {
                 let raw = &text[e.start..e.end];
+                // Cheap checks first: most attribute values are short or not strings.
+                if raw.len() < MIN_ATTRIBUTE_CONTENT || !raw.starts_with('"') {
+                    continue;
+                }
                 let Some(vector) = attribute_vector(&e.key, kind) else {
                     continue;
                 };
-                if raw.len() < 24 || !raw.starts_with('"') {
-                    continue;
-                }
                 let mut inner = Vec::new();
                 self.detect_injection_only(&raw[1..raw.len() - 1], vector, &mut inner);
                 for mut h in inner {
@@ -401,7 +432,7 @@ impl SecurityEngine {
                 h.into_finding(Field::Attribute, key, 0)
             })
             .collect();
-        if let Some(masked) = self.mask(text, &mut findings) {
+        if let Some(masked) = mask(text, &mut findings, masking) {
             match JsonText::parse(masked) {
                 Ok(j) => *attrs = j,
                 // Masking keeps JSON valid (tested); should it ever not, the findings still
@@ -425,22 +456,22 @@ impl SecurityEngine {
             }
         }
     }
+}
 
-    /// Masks `text` per configuration, moving the findings' offsets onto the masked text;
-    /// `None` when nothing is masked.
-    fn mask(&self, text: &str, findings: &mut [Finding]) -> Option<String> {
-        let ranges: Vec<(usize, usize, &str)> = findings
-            .iter()
-            .filter(|f| self.masking.masks(f))
-            .map(|f| (f.start, f.end, f.label()))
-            .collect();
-        let (masked, edits) = redact::apply(text, ranges)?;
-        for f in findings.iter_mut() {
-            f.start = redact::map_offset(&edits, f.start, false);
-            f.end = redact::map_offset(&edits, f.end, true);
-        }
-        Some(masked)
+/// Masks `text` as `masking` says, moving the findings' offsets onto the masked text; `None`
+/// when nothing is masked.
+fn mask(text: &str, findings: &mut [Finding], masking: Masking) -> Option<String> {
+    let ranges: Vec<(usize, usize, &str)> = findings
+        .iter()
+        .filter(|f| masking.masks(f))
+        .map(|f| (f.start, f.end, f.label()))
+        .collect();
+    let (masked, edits) = redact::apply(text, ranges)?;
+    for f in findings.iter_mut() {
+        f.start = redact::map_offset(&edits, f.start, false);
+        f.end = redact::map_offset(&edits, f.end, true);
     }
+    Some(masked)
 }
 
 /// Injection evidence is an excerpt of the text, which may hold a secret the secret detector

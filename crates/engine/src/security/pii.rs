@@ -69,8 +69,14 @@ impl PiiDetector {
 
     pub fn scan(&self, text: &str, out: &mut Vec<Hit>) {
         let bytes = text.as_bytes();
-        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        let shape = Shape::of(bytes);
         let [email, phone, ssn, card, iban, ip] = self.enabled;
+        let (card, ssn, phone) = (
+            card && shape.grouped_digits >= 12,
+            ssn && shape.grouped_digits >= 9,
+            phone && (shape.phone_digits >= 8),
+        );
+        let iban = iban && shape.iban_start;
         if email && bytes.contains(&b'@') {
             for m in self.email.find_iter(text) {
                 out.push(hit(
@@ -83,7 +89,7 @@ impl PiiDetector {
                 ));
             }
         }
-        if card && digits >= 12 {
+        if card {
             for m in self.card.find_iter(text) {
                 if valid_card(m.as_str()) {
                     let ev = mask_tail(m.as_str(), 4);
@@ -98,7 +104,7 @@ impl PiiDetector {
                 }
             }
         }
-        if ssn && digits >= 9 {
+        if ssn {
             for c in self.ssn.captures_iter(text) {
                 let (a, g, s) = (&c[1], &c[3], &c[5]);
                 if c[2] == c[4] && valid_ssn(a, g, s) && !preceded_by_digit_or_dash(bytes, c.get(0))
@@ -115,7 +121,7 @@ impl PiiDetector {
                 }
             }
         }
-        if phone && digits >= 8 {
+        if phone {
             for m in self.phone.find_iter(text) {
                 let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
                 if (8..=15).contains(&n)
@@ -128,7 +134,7 @@ impl PiiDetector {
                 }
             }
         }
-        if iban && digits >= 4 {
+        if iban {
             for m in self.iban.find_iter(text) {
                 // The pattern may run into a following code or word ("… 0130 00 EUR"): drop
                 // trailing groups until the checksum holds.
@@ -147,7 +153,7 @@ impl PiiDetector {
             }
         }
         if ip {
-            if digits >= 4 && bytes.contains(&b'.') {
+            if shape.dotted_quad {
                 for m in self.ipv4.find_iter(text) {
                     if is_public_ipv4(m.as_str(), bytes, m.start(), m.end()) {
                         let ev = mask_ip(m.as_str());
@@ -182,6 +188,71 @@ impl PiiDetector {
                 });
             }
         }
+    }
+}
+
+/// What one pass over the bytes says about where numeric PII could be, so that the patterns
+/// run only on texts that have the shape (attribute JSON is full of numbers, almost never of
+/// card or phone numbers). Each bound is necessary for its pattern to match.
+#[derive(Debug, Default, PartialEq)]
+struct Shape {
+    /// Most digits in one run where digits are joined by at most one space or dash (cards,
+    /// SSNs).
+    grouped_digits: usize,
+    /// Most digits in one run where digits are joined by up to three of ` -.()+/` (phones).
+    phone_digits: usize,
+    /// Two uppercase letters then two digits (an IBAN's start).
+    iban_start: bool,
+    /// Digits and dots with at least three dots between digits (an IPv4 address).
+    dotted_quad: bool,
+}
+
+impl Shape {
+    fn of(b: &[u8]) -> Shape {
+        let mut s = Shape::default();
+        // (digits in the run, separators since the last digit)
+        let (mut grouped, mut grouped_gap) = (0usize, 0usize);
+        let (mut phone, mut phone_gap) = (0usize, 0usize);
+        let mut dots = 0usize;
+        let mut prev_digit = false;
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_digit() {
+                grouped += 1;
+                grouped_gap = 0;
+                phone += 1;
+                phone_gap = 0;
+                s.grouped_digits = s.grouped_digits.max(grouped);
+                s.phone_digits = s.phone_digits.max(phone);
+                if dots >= 3 {
+                    s.dotted_quad = true;
+                }
+                if !s.iban_start
+                    && i >= 3
+                    && b[i - 1].is_ascii_digit()
+                    && b[i - 2].is_ascii_uppercase()
+                    && b[i - 3].is_ascii_uppercase()
+                {
+                    s.iban_start = true;
+                }
+                prev_digit = true;
+                continue;
+            }
+            grouped_gap += 1;
+            if !(matches!(c, b' ' | b'-') && grouped_gap == 1) {
+                grouped = 0;
+            }
+            phone_gap += 1;
+            if !(matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/') && phone_gap <= 3) {
+                phone = 0;
+            }
+            if c == b'.' && prev_digit {
+                dots += 1;
+            } else {
+                dots = 0;
+            }
+            prev_digit = false;
+        }
+        s
     }
 }
 
@@ -607,5 +678,76 @@ mod tests {
         detector().scan("jane@example.com 4111-1111-1111-1111", &mut out);
         let ev: Vec<&str> = out.iter().map(|h| h.evidence.as_str()).collect();
         assert_eq!(ev, ["j***@example.com", "****-****-****-1111"]);
+    }
+
+    #[test]
+    fn shape_gates_only_texts_that_cannot_match() {
+        let json = r#"{"gen_ai.usage.input_tokens":4053,"ts":1763740000,"gen_ai.response.id":"chatcmpl-9f2"}"#;
+        let sh = Shape::of(json.as_bytes());
+        assert!(sh.grouped_digits < 12 && sh.phone_digits < 12, "{sh:?}");
+        assert!(!sh.iban_start && !sh.dotted_quad);
+        let sh =
+            Shape::of(b"card 4111-1111-1111-1111, call (415) 555-0132, DE89 3704, from 8.8.8.8");
+        assert_eq!(sh.grouped_digits, 16);
+        assert!(sh.phone_digits >= 16 && sh.iban_start && sh.dotted_quad);
+        assert!(!Shape::of(b"v1.2.3").dotted_quad);
+        assert!(Shape::of(b"1.2.3.4").dotted_quad);
+        assert!(Shape::of(b"+44 20 7946 0958").phone_digits >= 10);
+    }
+
+    /// Whatever the text, a pattern the shape rules out finds nothing.
+    #[test]
+    fn shape_never_hides_a_match() {
+        let d = PiiDetector::new([true; 6], Vec::new());
+        let samples = [
+            "4111 1111 1111 1111",
+            "078-05-1120",
+            "(415) 555-0132",
+            "+1 415.555.0132",
+            "GB82 WEST 1234 5698 7654 32",
+            "10.1.2.3 and 93.184.216.34",
+            "+44 (0) 20-7946-0958",
+            "DE89370400440532013000",
+            "id 12345678901234567890",
+            "1-800-555-0199",
+        ];
+        for t in samples {
+            let sh = Shape::of(t.as_bytes());
+            if d.card.is_match(t) {
+                assert!(sh.grouped_digits >= 12, "{t}");
+            }
+            if d.ssn.is_match(t) {
+                assert!(sh.grouped_digits >= 9, "{t}");
+            }
+            if d.phone
+                .find_iter(t)
+                .any(|m| m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 8)
+            {
+                assert!(sh.phone_digits >= 8, "{t}");
+            }
+            if d.iban.is_match(t) {
+                assert!(sh.iban_start, "{t}");
+            }
+            if d.ipv4.is_match(t) {
+                assert!(sh.dotted_quad, "{t}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// On generated digit-and-separator soup, the shape never rules out a pattern that
+        /// matches.
+        #[test]
+        fn shape_is_a_necessary_condition(t in "[0-9 \\-.()+/A-Z:]{0,48}") {
+            let d = PiiDetector::new([true; 6], Vec::new());
+            let sh = Shape::of(t.as_bytes());
+            if d.card.is_match(&t) { proptest::prop_assert!(sh.grouped_digits >= 12); }
+            if d.ssn.is_match(&t) { proptest::prop_assert!(sh.grouped_digits >= 9); }
+            if d.phone.find_iter(&t).any(|m| m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 8) {
+                proptest::prop_assert!(sh.phone_digits >= 8);
+            }
+            if d.iban.is_match(&t) { proptest::prop_assert!(sh.iban_start); }
+            if d.ipv4.is_match(&t) { proptest::prop_assert!(sh.dotted_quad); }
+        }
     }
 }

@@ -238,10 +238,39 @@ fn rules() -> Vec<Rule> {
     ]
 }
 
+/// Whether what follows a keyword of the generic rule can complete its pattern: the suffixes
+/// the pattern allows (`secret_key`, `password`), an optional quote, white space, then `:` or
+/// `=`; after `bearer`, white space. A necessary condition of the generic pattern (non-ASCII
+/// bytes count as possible white space).
+fn assignment_follows(lower: &[u8], keyword: &str, end: usize) -> bool {
+    let space = |c: u8| c.is_ascii_whitespace() || c >= 0x80;
+    let mut i = end;
+    if keyword == "bearer" {
+        return lower.get(i).is_some_and(|&c| space(c));
+    }
+    if let Some(suffix) = ["_key", "-key", "key", "word", "wd"]
+        .iter()
+        .find(|s| lower[i..].starts_with(s.as_bytes()))
+    {
+        i += suffix.len();
+    }
+    if matches!(lower.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    while lower.get(i).is_some_and(|&c| space(c)) {
+        i += 1;
+    }
+    matches!(lower.get(i), Some(b':' | b'='))
+}
+
 pub(crate) struct SecretDetector {
     rules: Vec<Rule>,
     keywords: AhoCorasick,
+    /// The keywords, lowercase, by pattern id.
+    patterns: Vec<String>,
     keyword_rules: Vec<Vec<usize>>,
+    /// The generic rule's index, when enabled.
+    generic: Option<usize>,
 }
 
 impl SecretDetector {
@@ -274,14 +303,17 @@ impl SecretDetector {
                 }
             }
         }
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
         let keywords = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
-            .build(patterns.iter().map(|p| p.to_ascii_lowercase()))
+            .build(&patterns)
             .unwrap_or_else(|e| panic!("secret keywords do not compile: {e}"));
         SecretDetector {
+            generic: rules.iter().position(|r| r.detector == GENERIC),
             rules,
             keywords,
+            patterns,
             keyword_rules,
         }
     }
@@ -293,8 +325,14 @@ impl SecretDetector {
         // case-insensitive automaton cannot: several times faster on text with few keywords.
         let lower = text.as_bytes().to_ascii_lowercase();
         for m in self.keywords.find_iter(&lower) {
-            for &r in &self.keyword_rules[m.pattern().as_usize()] {
-                candidates |= 1 << r;
+            let id = m.pattern().as_usize();
+            // The generic rule needs an assignment after its keyword; attribute names such
+            // as `gen_ai.usage.input_tokens` hold a keyword and are everywhere.
+            let generic_possible = assignment_follows(&lower, &self.patterns[id], m.end());
+            for &r in &self.keyword_rules[id] {
+                if Some(r) != self.generic || generic_possible {
+                    candidates |= 1 << r;
+                }
             }
         }
         if candidates == 0 {
@@ -634,5 +672,34 @@ mod tests {
         SecretDetector::new(|d| d != "secret.github_token")
             .scan(&key("ghp_", "a1B2c3D4e5F6g7H8", 36), &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn generic_keywords_need_an_assignment_after_them() {
+        let yes = |t: &str, kw: &str| {
+            let l = t.to_ascii_lowercase();
+            let end = l.find(kw).unwrap() + kw.len();
+            assignment_follows(l.as_bytes(), kw, end)
+        };
+        assert!(!yes(r#"{"gen_ai.usage.input_tokens":4053}"#, "token"));
+        assert!(yes(r#"{"access_token": "abc"}"#, "token"));
+        assert!(yes("PASSWORD=hunter22", "pass"));
+        assert!(yes("client_secret_key := x", "secret"));
+        assert!(yes("Authorization: Bearer abc", "bearer"));
+        assert!(!yes("the bearer of bad news", "bearer") || yes("bearer x", "bearer"));
+        assert!(!yes("tokenizer settings", "token"));
+        // Whatever a generic keyword is followed by, a generic match implies the condition.
+        let d = SecretDetector::new(|_| true);
+        for t in [
+            "api_key=9fK2xQ7LmZ4pW8vR1tY6",
+            "token : '9fK2xQ7LmZ4pW8vR1tY6'",
+            "passwd=>9fK2xQ7LmZ4pW8vR1tY6",
+            "Authorization: Bearer 9fK2xQ7LmZ4pW8vR1tY6aQ3",
+            "my_secret\u{a0}= 9fK2xQ7LmZ4pW8vR1tY6",
+        ] {
+            let mut out = Vec::new();
+            d.scan(t, &mut out);
+            assert!(out.iter().any(|h| h.detector == GENERIC), "{t}");
+        }
     }
 }

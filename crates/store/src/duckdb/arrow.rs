@@ -2,12 +2,12 @@
 //! batches several times faster than row-by-row (design.md §1), so the write path is columnar.
 
 use duckdb::arrow::array::{
-    ArrayRef, FixedSizeBinaryBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    UInt8Builder, UInt16Builder, UInt64Builder,
+    ArrayRef, FixedSizeBinaryBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, UInt8Builder, UInt16Builder, UInt64Builder,
 };
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
-use spyglass_model::{Span, TraceId, TraceSummary};
+use spyglass_model::{Span, SpanFinding, TraceId, TraceSummary};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -296,6 +296,112 @@ pub fn resource_id(s: &Span) -> u64 {
         }
     }
     h
+}
+
+/// Builds the `findings` batch (one row per finding).
+pub fn findings_batch(findings: &[&SpanFinding]) -> RecordBatch {
+    let n = findings.len();
+    let mut project = strings(n, n * 8);
+    let mut id = UInt64Builder::with_capacity(n);
+    let mut trace = FixedSizeBinaryBuilder::with_capacity(n, 16);
+    let mut span_id = UInt64Builder::with_capacity(n);
+    let mut span_name = strings(n, n * 16);
+    let mut span_kind = UInt8Builder::with_capacity(n);
+    let mut service = strings(n, n * 16);
+    let mut agent = strings(n, n * 8);
+    let mut session = strings(n, n * 8);
+    let mut user = strings(n, n * 8);
+    let mut time = Int64Builder::with_capacity(n);
+    let mut received = Int64Builder::with_capacity(n);
+    let mut category = UInt8Builder::with_capacity(n);
+    let mut detector = strings(n, n * 24);
+    let mut severity = UInt8Builder::with_capacity(n);
+    let mut score = Float32Builder::with_capacity(n);
+    let mut field = UInt8Builder::with_capacity(n);
+    let mut key = strings(n, n * 8);
+    let mut start = UInt64Builder::with_capacity(n);
+    let mut end = UInt64Builder::with_capacity(n);
+    let mut evidence = strings(n, n * 64);
+    let mut vector = UInt8Builder::with_capacity(n);
+    let mut encoding = UInt8Builder::with_capacity(n);
+    for sf in findings {
+        let f = &sf.finding;
+        project.append_value(&sf.project_id);
+        id.append_value(sf.id);
+        trace.append_value(sf.trace_id.0).expect("16 bytes");
+        span_id.append_value(sf.span_id.as_u64());
+        span_name.append_value(&sf.span_name);
+        span_kind.append_value(sf.span_kind.code());
+        service.append_value(&sf.service_name);
+        agent.append_option(sf.agent_name.as_deref());
+        session.append_option(sf.session_id.as_deref());
+        user.append_option(sf.user_id.as_deref());
+        time.append_value(sf.time_ns);
+        received.append_value(sf.received_ns);
+        category.append_value(f.category.code());
+        detector.append_value(&f.detector);
+        severity.append_value(f.severity.code());
+        score.append_value(f.score);
+        field.append_value(f.field.code());
+        key.append_option(f.key.as_deref());
+        start.append_value(f.start as u64);
+        end.append_value(f.end as u64);
+        evidence.append_value(&f.evidence);
+        vector.append_option(f.vector.map(|v| v.code()));
+        encoding.append_option(f.encoding.map(|e| e.code()));
+    }
+    let u8_field = |name: &str, nullable| Field::new(name, DataType::UInt8, nullable);
+    let schema = Arc::new(Schema::new(vec![
+        str_field("project_id", false),
+        u64_field("id", false),
+        uuid_field("trace_id"),
+        u64_field("span_id", false),
+        str_field("span_name", false),
+        u8_field("span_kind", false),
+        str_field("service_name", false),
+        str_field("agent_name", true),
+        str_field("session_id", true),
+        str_field("user_id", true),
+        i64_field("time_ns", false),
+        i64_field("received_ns", false),
+        u8_field("category", false),
+        str_field("detector", false),
+        u8_field("severity", false),
+        Field::new("score", DataType::Float32, false),
+        u8_field("field", false),
+        str_field("key", true),
+        u64_field("start_offset", false),
+        u64_field("end_offset", false),
+        str_field("evidence", false),
+        u8_field("vector", true),
+        u8_field("encoding", true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(project.finish()),
+        Arc::new(id.finish()),
+        Arc::new(trace.finish()),
+        Arc::new(span_id.finish()),
+        Arc::new(span_name.finish()),
+        Arc::new(span_kind.finish()),
+        Arc::new(service.finish()),
+        Arc::new(agent.finish()),
+        Arc::new(session.finish()),
+        Arc::new(user.finish()),
+        Arc::new(time.finish()),
+        Arc::new(received.finish()),
+        Arc::new(category.finish()),
+        Arc::new(detector.finish()),
+        Arc::new(severity.finish()),
+        Arc::new(score.finish()),
+        Arc::new(field.finish()),
+        Arc::new(key.finish()),
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(evidence.finish()),
+        Arc::new(vector.finish()),
+        Arc::new(encoding.finish()),
+    ];
+    RecordBatch::try_new(schema, columns).expect("findings batch matches its schema")
 }
 
 /// Builds the `span_links` batch (one row per link).

@@ -14,12 +14,14 @@ pub use metrics::StoreMetrics;
 /// How many schema migrations this binary knows.
 pub const MIGRATION_COUNT: usize = schema::MIGRATIONS.len();
 
-use crate::{Result, Store, StoreError, StoreStats};
+use crate::{Batch, Result, Store, StoreError, StoreStats};
 use async_trait::async_trait;
 use duckdb::{Config, Connection};
 use serde::{Deserialize, Serialize};
-use spyglass_model::query::{Page, SessionQuery, TraceQuery};
-use spyglass_model::{Facets, SessionDetail, SessionSummary, Span, SpanId, TraceId, TraceSummary};
+use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, TraceQuery};
+use spyglass_model::{
+    Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -174,8 +176,8 @@ impl Drop for DuckDbStore {
 
 #[async_trait]
 impl Store for DuckDbStore {
-    async fn write(&self, spans: Arc<Vec<Span>>) -> Result<()> {
-        if spans.is_empty() {
+    async fn write(&self, batch: Arc<Batch>) -> Result<()> {
+        if batch.spans.is_empty() {
             return Ok(());
         }
         // Every writer whose partition has spans in the request gets the same batch (it skips
@@ -188,13 +190,13 @@ impl Store for DuckDbStore {
             }
             let count = writers.len();
             let mut involved = vec![false; count];
-            for s in spans.iter() {
+            for s in batch.spans.iter() {
                 involved[writer::Partition::of(s.trace_id, count)] = true;
             }
             for (tx, _) in writers.iter().zip(&involved).filter(|(_, inv)| **inv) {
                 let (ack, done) = tokio::sync::oneshot::channel();
                 tx.send(writer::Job {
-                    spans: spans.clone(),
+                    batch: batch.clone(),
                     ack,
                 })
                 .map_err(|_| StoreError::Closed)?;
@@ -258,6 +260,22 @@ impl Store for DuckDbStore {
     ) -> Result<Facets> {
         let project = project.to_string();
         self.read(move |c| read::facets(c, &project, from_ns, to_ns))
+            .await
+    }
+
+    async fn findings(&self, project: &str, q: &FindingQuery) -> Result<Page<SpanFinding>> {
+        let (project, q) = (project.to_string(), q.clone());
+        self.read(move |c| read::findings(c, &project, &q)).await
+    }
+
+    async fn finding_counts(
+        &self,
+        project: &str,
+        from_ns: Option<i64>,
+        to_ns: Option<i64>,
+    ) -> Result<FindingCounts> {
+        let project = project.to_string();
+        self.read(move |c| read::finding_counts(c, &project, from_ns, to_ns))
             .await
     }
 

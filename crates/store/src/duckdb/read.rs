@@ -7,11 +7,13 @@ use crate::{Result, StoreError};
 use duckdb::types::ToSql;
 use duckdb::{Connection, Row};
 use spyglass_model::query::{
-    Cursor, Order, Page, SessionQuery, SortValue, StatusFilter, TraceQuery, TraceSort,
+    Cursor, FindingCounts, FindingQuery, Order, Page, SessionQuery, SortValue, StatusFilter,
+    TraceQuery, TraceSort,
 };
 use spyglass_model::{
-    Conventions, CostSource, FacetValue, Facets, JsonText, OtelKind, SessionDetail, SessionSummary,
-    Span, SpanId, SpanKind, Status, Tokens, TraceId, TraceSummary,
+    Category, Conventions, CostSource, Encoding, FacetValue, Facets, Field, Finding, JsonText,
+    OtelKind, SessionDetail, SessionSummary, Severity, Span, SpanFinding, SpanId, SpanKind, Status,
+    Tokens, TraceId, TraceSummary, Vector,
 };
 use std::sync::Arc;
 
@@ -823,6 +825,241 @@ pub fn facets(
 
 /// Values listed per facet, most frequent first.
 const MAX_FACET_VALUES: usize = 200;
+
+const FINDING_COLS: &str = "id, replace(trace_id::VARCHAR, '-', ''), span_id, span_name, span_kind, service_name, \
+    agent_name, session_id, user_id, time_ns, received_ns, category, detector, severity, score, field, key, \
+    start_offset, end_offset, evidence, vector, encoding";
+
+/// The filter of a findings query, over the `findings` table.
+fn finding_filter(project: &str, q: &FindingQuery) -> Filter {
+    let mut f = Filter::default();
+    f.add("project_id = ?", vec![b(project.to_string())]);
+    if let Some(lo) = q.from_ns {
+        f.add("time_ns >= ?", vec![b(lo)]);
+    }
+    if let Some(hi) = q.to_ns {
+        f.add("time_ns <= ?", vec![b(hi)]);
+    }
+    let codes = |v: Vec<u8>| {
+        v.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !q.severities.is_empty() {
+        f.add(
+            format!(
+                "severity IN ({})",
+                codes(q.severities.iter().map(|s| s.code()).collect())
+            ),
+            vec![],
+        );
+    }
+    if let Some(min) = q.min_severity {
+        f.add("severity >= ?", vec![b(min.code())]);
+    }
+    if !q.categories.is_empty() {
+        f.add(
+            format!(
+                "category IN ({})",
+                codes(q.categories.iter().map(|c| c.code()).collect())
+            ),
+            vec![],
+        );
+    }
+    match q.detector.as_deref() {
+        Some(d) if d.ends_with('.') => {
+            f.add("starts_with(detector, ?)", vec![b(d.to_string())]);
+        }
+        Some(d) => f.add("detector = ?", vec![b(d.to_string())]),
+        None => {}
+    }
+    if let Some(a) = &q.agent {
+        f.add("agent_name = ?", vec![b(a.clone())]);
+    }
+    if let Some(s) = &q.service {
+        f.add("service_name = ?", vec![b(s.clone())]);
+    }
+    if let Some(s) = &q.session {
+        f.add("session_id = ?", vec![b(s.clone())]);
+    }
+    if let Some(t) = q.trace_id {
+        f.add("trace_id = ?::UUID", vec![b(uuid_text(t))]);
+    }
+    f
+}
+
+fn code<T>(
+    column: &'static str,
+    v: u8,
+    from: impl Fn(u8) -> Option<T>,
+) -> duckdb::Result<std::result::Result<T, StoreError>> {
+    Ok(from(v).ok_or_else(|| corrupt(column, format!("unknown code {v}"))))
+}
+
+fn finding_row(r: &Row) -> duckdb::Result<Result<SpanFinding>> {
+    let trace_hex: String = r.get(1)?;
+    let kind = code("span_kind", r.get(4)?, SpanKind::from_code)?;
+    let category = code("category", r.get(11)?, Category::from_code)?;
+    let severity = code("severity", r.get(13)?, Severity::from_code)?;
+    let field = code("field", r.get(15)?, Field::from_code)?;
+    let vector: Option<u8> = r.get(20)?;
+    let encoding: Option<u8> = r.get(21)?;
+    let (id, span_id, span_name, service_name): (u64, u64, String, String) =
+        (r.get(0)?, r.get(2)?, r.get(3)?, r.get(5)?);
+    let (agent_name, session_id, user_id) = (r.get(6)?, r.get(7)?, r.get(8)?);
+    let (time_ns, received_ns): (i64, i64) = (r.get(9)?, r.get(10)?);
+    let (detector, score, key): (String, f32, Option<String>) =
+        (r.get(12)?, r.get(14)?, r.get(16)?);
+    let (start, end, evidence): (u64, u64, String) = (r.get(17)?, r.get(18)?, r.get(19)?);
+    Ok((|| {
+        Ok(SpanFinding {
+            id,
+            project_id: Arc::from(""),
+            trace_id: trace_id(&trace_hex)?,
+            span_id: SpanId::from_u64(span_id),
+            span_name,
+            span_kind: kind?,
+            service_name,
+            agent_name,
+            session_id,
+            user_id,
+            time_ns,
+            received_ns,
+            finding: Finding {
+                category: category?,
+                detector: detector.into(),
+                severity: severity?,
+                score,
+                field: field?,
+                key,
+                start: start as usize,
+                end: end as usize,
+                evidence,
+                vector: vector
+                    .map(|v| Vector::from_code(v).ok_or_else(|| corrupt("vector", v)))
+                    .transpose()?,
+                encoding: encoding
+                    .map(|e| Encoding::from_code(e).ok_or_else(|| corrupt("encoding", e)))
+                    .transpose()?,
+            },
+        })
+    })())
+}
+
+/// Findings newest first; each detection once, from the latest version of its span.
+pub fn findings(conn: &Connection, project: &str, q: &FindingQuery) -> Result<Page<SpanFinding>> {
+    let mut f = finding_filter(project, q);
+    if let Some((t, id)) = q.cursor {
+        f.add("(time_ns, id) < (?, ?)", vec![b(t), b(id)]);
+    }
+    let limit = q.effective_limit() as usize;
+    let sql = format!(
+        "SELECT {FINDING_COLS} FROM findings WHERE {} \
+         QUALIFY row_number() OVER (PARTITION BY id ORDER BY received_ns DESC) = 1 \
+         ORDER BY time_ns DESC, id DESC LIMIT {}",
+        f.sql(),
+        limit + 1
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows: Vec<Result<SpanFinding>> = stmt
+        .query_map(f.refs().as_slice(), finding_row)?
+        .collect::<duckdb::Result<_>>()?;
+    let mut items = rows
+        .into_iter()
+        .map(|r| {
+            r.map(|mut sf| {
+                sf.project_id = Arc::from(project);
+                sf
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items
+            .last()
+            .map(|l| spyglass_model::query::encode_finding_cursor(l.time_ns, l.id))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// Distinct findings by severity, category, detector and agent, most frequent first.
+pub fn finding_counts(
+    conn: &Connection,
+    project: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<FindingCounts> {
+    let q = FindingQuery {
+        from_ns: from,
+        to_ns: to,
+        ..FindingQuery::default()
+    };
+    let f = finding_filter(project, &q);
+    let group = |name: &str, col: &str| {
+        format!(
+            "SELECT '{name}' AS f, {col}::VARCHAR AS v, count(*) AS n FROM t WHERE {col} IS NOT NULL GROUP BY {col}"
+        )
+    };
+    let sql = format!(
+        "WITH t AS (SELECT id, trace_id, severity, category, detector, agent_name FROM findings WHERE {} \
+         QUALIFY row_number() OVER (PARTITION BY id ORDER BY received_ns DESC) = 1) \
+         SELECT 'total' AS f, NULL AS v, count(*) AS n FROM t \
+         UNION ALL SELECT 'traces', NULL, count(DISTINCT trace_id) FROM t \
+         UNION ALL {} UNION ALL {} UNION ALL {} UNION ALL {} ORDER BY f, n DESC, v",
+        f.sql(),
+        group("severity", "severity"),
+        group("category", "category"),
+        group("detector", "detector"),
+        group("agent", "agent_name"),
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(f.refs().as_slice(), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = FindingCounts::default();
+    let name = |column: &'static str, v: &str, f: fn(u8) -> Option<&'static str>| {
+        v.parse::<u8>()
+            .ok()
+            .and_then(f)
+            .map(str::to_string)
+            .ok_or_else(|| corrupt(column, v))
+    };
+    for row in rows {
+        let (f, v, count) = row?;
+        let v = v.unwrap_or_default();
+        match f.as_str() {
+            "total" => out.total = count,
+            "traces" => out.traces = count,
+            "severity" => out.by_severity.push(FacetValue {
+                value: name("severity", &v, |c| {
+                    Severity::from_code(c).map(Severity::as_str)
+                })?,
+                count,
+            }),
+            "category" => out.by_category.push(FacetValue {
+                value: name("category", &v, |c| {
+                    Category::from_code(c).map(Category::as_str)
+                })?,
+                count,
+            }),
+            "detector" if out.by_detector.len() < MAX_FACET_VALUES => {
+                out.by_detector.push(FacetValue { value: v, count })
+            }
+            "agent" if out.by_agent.len() < MAX_FACET_VALUES => {
+                out.by_agent.push(FacetValue { value: v, count })
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
 
 #[cfg(test)]
 mod tests {

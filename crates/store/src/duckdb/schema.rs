@@ -5,9 +5,10 @@ use crate::StoreError;
 use duckdb::Connection;
 
 /// (version, SQL). Append only: never edit a migration that has shipped.
-pub const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE spans (
     project_id          VARCHAR NOT NULL,
     trace_id            UUID NOT NULL,
@@ -109,7 +110,41 @@ CREATE TABLE trace_summaries (
     version            BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Security findings, one row per detection on a span version; `id` is the same for the same
+-- detection on every version of a span, and reads take one row per id.
+CREATE TABLE findings (
+    project_id    VARCHAR NOT NULL,
+    id            UBIGINT NOT NULL,
+    trace_id      UUID NOT NULL,
+    span_id       UBIGINT NOT NULL,
+    span_name     VARCHAR NOT NULL,
+    span_kind     UTINYINT NOT NULL,
+    service_name  VARCHAR NOT NULL,
+    agent_name    VARCHAR,
+    session_id    VARCHAR,
+    user_id       VARCHAR,
+    time_ns       BIGINT NOT NULL,
+    received_ns   BIGINT NOT NULL,
+    -- Enum columns hold spyglass_model codes (Category, Severity, Field, Vector, Encoding).
+    category      UTINYINT NOT NULL,
+    detector      VARCHAR NOT NULL,
+    severity      UTINYINT NOT NULL,
+    score         FLOAT NOT NULL,
+    field         UTINYINT NOT NULL,
+    key           VARCHAR,
+    start_offset  UBIGINT NOT NULL,
+    end_offset    UBIGINT NOT NULL,
+    evidence      VARCHAR NOT NULL,
+    vector        UTINYINT,
+    encoding      UTINYINT
+);
+"#,
+    ),
+];
 
 pub fn migrate(conn: &Connection) -> Result<u32, StoreError> {
     conn.execute_batch(

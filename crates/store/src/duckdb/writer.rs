@@ -7,9 +7,9 @@ use super::arrow::{self, SummaryRow};
 use super::cache::{TraceCache, bloom_key};
 use super::metrics::StoreMetrics;
 use crate::summary::{Contribution, TraceState};
-use crate::{Result, StoreError};
+use crate::{Batch, Result, StoreError};
 use duckdb::Connection;
-use spyglass_model::{Span, TraceId};
+use spyglass_model::{Span, SpanFinding, TraceId};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -18,7 +18,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 pub struct Job {
-    pub spans: Arc<Vec<Span>>,
+    pub batch: Arc<Batch>,
     pub ack: oneshot::Sender<Result<()>>,
 }
 
@@ -158,7 +158,7 @@ impl Writer {
         while let Ok(first) = rx.recv() {
             let deadline = Instant::now() + self.linger;
             let mut jobs = vec![first];
-            let mut n = jobs[0].spans.len();
+            let mut n = jobs[0].batch.spans.len();
             // Take everything queued; while the batch is small, wait briefly for more: each
             // commit has a fixed cost (the WAL flush), so a few milliseconds of waiting under
             // load save much more than they cost.
@@ -178,7 +178,7 @@ impl Writer {
                 };
                 match next {
                     Some(j) => {
-                        n += j.spans.len();
+                        n += j.batch.spans.len();
                         jobs.push(j);
                     }
                     None => break,
@@ -216,17 +216,22 @@ impl Writer {
         let part = self.partition;
         let spans: Vec<&Span> = jobs
             .iter()
-            .flat_map(|j| j.spans.iter())
+            .flat_map(|j| j.batch.spans.iter())
             .filter(|s| part.owns(s.trace_id))
             .collect();
         if spans.is_empty() {
             return Ok(());
         }
+        let findings: Vec<&SpanFinding> = jobs
+            .iter()
+            .flat_map(|j| j.batch.findings.iter())
+            .filter(|f| part.owns(f.trace_id))
+            .collect();
         let mut touched = Vec::new();
         let version = self.shared.next_version.fetch_add(1, Ordering::Relaxed);
         let result = self
             .apply_to_cache(&spans, &mut touched)
-            .and_then(|()| self.write_transaction(&spans, &touched, version));
+            .and_then(|()| self.write_transaction(&spans, &findings, &touched, version));
         match &result {
             Ok(()) => {
                 for (p, t, before) in &touched {
@@ -327,6 +332,7 @@ impl Writer {
     fn write_transaction(
         &mut self,
         spans: &[&Span],
+        findings: &[&SpanFinding],
         touched: &[(Arc<str>, TraceId, usize)],
         version: i64,
     ) -> Result<()> {
@@ -395,6 +401,11 @@ impl Writer {
         if let Some(links) = links_batch {
             let mut app = self.conn.appender("span_links")?;
             app.append_record_batch(links)?;
+            app.flush()?;
+        }
+        if !findings.is_empty() {
+            let mut app = self.conn.appender("findings")?;
+            app.append_record_batch(arrow::findings_batch(findings))?;
             app.flush()?;
         }
         if !new_resources.is_empty() {

@@ -6,12 +6,27 @@
     spyglass.instrument("openai", "langgraph")
 
     @spyglass.observe(kind="agent")
-    def answer(question: str) -> str: ...
+    def answer(question: str) -> str:
+        with spyglass.guard(raise_on_block=True):
+            pending = spyglass.check_input(question)    # checked in the background
+            ...
+            pending.wait()                              # GuardrailViolation on "block"
 """
 
 from ._version import __version__
 from .context import session
 from .errors import ConfigError, SpyglassError
+from .guardrails import (
+    GuardFinding,
+    GuardrailViolation,
+    GuardTimeout,
+    PendingVerdict,
+    Verdict,
+    check_input,
+    check_output,
+    check_tool_output,
+    guard,
+)
 from .instrument import instrument, uninstrument
 from .llm import LLMCall, ToolCall, llm_call, record_llm_call, record_tool_call, tool_call
 from .observe import observe
@@ -22,15 +37,24 @@ from .spans import SpanHandle, agent, current_span, span
 __all__ = [
     "__version__",
     "ConfigError",
+    "GuardFinding",
+    "GuardTimeout",
+    "GuardrailViolation",
     "LLMCall",
+    "PendingVerdict",
     "Scrubber",
     "SpanHandle",
     "SpyglassError",
     "ToolCall",
+    "Verdict",
     "agent",
+    "check_input",
+    "check_output",
+    "check_tool_output",
     "current_span",
     "flush",
     "get_tracer_provider",
+    "guard",
     "init",
     "instrument",
     "llm_call",

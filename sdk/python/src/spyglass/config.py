@@ -173,6 +173,13 @@ OPTIONS: tuple[Option, ...] = (
            "logger). `false`: configuration errors raise and export errors are logged as errors."),
     Option("enabled", "SPYGLASS_ENABLED", True, _parse_bool,
            "`false` turns the SDK into a pass-through (also `OTEL_SDK_DISABLED=true`)."),
+    Option("api_url", "SPYGLASS_API_URL", "http://127.0.0.1:6060", _parse_str,
+           "Spyglass's API (dashboard) address, which guard checks are sent to "
+           "(`POST /api/v1/guard/check`). `SPYGLASS_URL` (the CLI's variable) is read too.",
+           ("SPYGLASS_URL",)),
+    Option("guard_timeout_ms", "SPYGLASS_GUARD_TIMEOUT_MS", 3000, _parse_int,
+           "Longest time one guard check may take, queueing included; past it the verdict is "
+           "`error` and `fail_open` decides (a `guard(timeout=...)` wins)."),
 )
 
 OPTION_NAMES = frozenset(o.name for o in OPTIONS)
@@ -211,6 +218,8 @@ class Config:
     instrument: tuple[str, ...] = ()
     fail_silently: bool = True
     enabled: bool = True
+    api_url: str = "http://127.0.0.1:6060"
+    guard_timeout_ms: int = 3000
 
     def export_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
@@ -297,8 +306,13 @@ def load(overrides: Mapping[str, Any], env: Mapping[str, str] | None = None) -> 
     if compression not in ("gzip", "none"):
         raise ConfigError(f"compression {values['compression']!r}: use gzip or none")
     values["compression"] = compression
-    for name in ("timeout_ms", "batch_delay_ms", "batch_size", "max_queue_size", "spool_max_bytes",
-                 "spool_max_batches", "max_payload_bytes", "retry_max_backoff_ms"):
+    api_url = str(values["api_url"]).strip()
+    parsed_api = urlparse(api_url)
+    if parsed_api.scheme not in ("http", "https") or not parsed_api.hostname:
+        raise ConfigError(f"api_url {values['api_url']!r} is not an http(s) URL")
+    values["api_url"] = api_url.rstrip("/")
+    for name in ("timeout_ms", "guard_timeout_ms", "batch_delay_ms", "batch_size", "max_queue_size",
+                 "spool_max_bytes", "spool_max_batches", "max_payload_bytes", "retry_max_backoff_ms"):
         if int(values[name]) <= 0:
             raise ConfigError(f"{name} must be positive, got {values[name]!r}")
     for name in ("max_retries", "retry_initial_backoff_ms", "retry_max_elapsed_ms"):

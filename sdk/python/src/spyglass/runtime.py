@@ -143,7 +143,8 @@ def init(*, tracer_provider: TracerProvider | None = None, resource_attributes: 
     batch_delay_ms, batch_size, max_queue_size, max_retries, retry_initial_backoff_ms,
     retry_max_backoff_ms, retry_max_elapsed_ms, spool, spool_path, spool_max_bytes,
     spool_max_batches, scrub, scrub_patterns, scrub_callback, capture_input, capture_output,
-    max_payload_bytes, running_spans, propagate_threads, instrument, fail_silently, enabled.
+    max_payload_bytes, running_spans, propagate_threads, instrument, fail_silently, enabled,
+    api_url, guard_timeout_ms.
 
     Calling it again replaces the export pipeline (endpoint, batching, scrubbing...) and keeps
     the TracerProvider, whose resource cannot change once spans were made with it.
