@@ -203,57 +203,80 @@ struct Shape {
     phone_digits: usize,
     /// Two uppercase letters then two digits (an IBAN's start).
     iban_start: bool,
-    /// Digits and dots with at least three dots between digits (an IPv4 address).
+    /// Four digit groups joined by single dots (an IPv4 address).
     dotted_quad: bool,
 }
 
 impl Shape {
     fn of(b: &[u8]) -> Shape {
         let mut s = Shape::default();
-        // (digits in the run, separators since the last digit)
-        let (mut grouped, mut grouped_gap) = (0usize, 0usize);
-        let (mut phone, mut phone_gap) = (0usize, 0usize);
-        let mut dots = 0usize;
-        let mut prev_digit = false;
-        for (i, &c) in b.iter().enumerate() {
-            if c.is_ascii_digit() {
-                grouped += 1;
-                grouped_gap = 0;
-                phone += 1;
-                phone_gap = 0;
-                s.grouped_digits = s.grouped_digits.max(grouped);
-                s.phone_digits = s.phone_digits.max(phone);
-                if dots >= 3 {
-                    s.dotted_quad = true;
-                }
-                if !s.iban_start
-                    && i >= 3
-                    && b[i - 1].is_ascii_digit()
-                    && b[i - 2].is_ascii_uppercase()
-                    && b[i - 3].is_ascii_uppercase()
-                {
-                    s.iban_start = true;
-                }
-                prev_digit = true;
-                continue;
-            }
-            grouped_gap += 1;
-            if !(matches!(c, b' ' | b'-') && grouped_gap == 1) {
-                grouped = 0;
-            }
-            phone_gap += 1;
-            if !(matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/') && phone_gap <= 3) {
-                phone = 0;
-            }
-            if c == b'.' && prev_digit {
-                dots += 1;
+        let (mut grouped, mut phone, mut dots) = (0usize, 0usize, 0usize);
+        // Visits digits only (prose has few), judging the gap since the previous digit.
+        let mut prev: Option<usize> = None;
+        let mut i = 0;
+        while let Some(d) = next_digit(b, i) {
+            let gap = match prev {
+                Some(p) => &b[p + 1..d],
+                None => &b[..0],
+            };
+            let joined = prev.is_some();
+            grouped = if joined
+                && (gap.is_empty() || (gap.len() == 1 && matches!(gap[0], b' ' | b'-')))
+            {
+                grouped + 1
             } else {
-                dots = 0;
-            }
-            prev_digit = false;
+                1
+            };
+            phone = if joined
+                && gap.len() <= 3
+                && gap
+                    .iter()
+                    .all(|c| matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/'))
+            {
+                phone + 1
+            } else {
+                1
+            };
+            dots = match gap {
+                _ if !joined => 0,
+                [] => dots,
+                [b'.'] => dots + 1,
+                _ => 0,
+            };
+            s.grouped_digits = s.grouped_digits.max(grouped);
+            s.phone_digits = s.phone_digits.max(phone);
+            s.dotted_quad |= dots >= 3;
+            s.iban_start |= d >= 3
+                && b[d - 1].is_ascii_digit()
+                && b[d - 2].is_ascii_uppercase()
+                && b[d - 3].is_ascii_uppercase();
+            prev = Some(d);
+            i = d + 1;
         }
         s
     }
+}
+
+/// The position of the first ASCII digit at or after `from`, eight bytes at a time: a word
+/// with no byte in `0x30..=0x39` is skipped whole.
+fn next_digit(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        // Digits become bytes below 10; "some byte below 10" may also fire on bytes >= 0x80,
+        // which the byte check below sorts out.
+        let x = w ^ (0x30 * ONES);
+        if (x.wrapping_sub(10 * ONES) & !x & HIGHS) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i.min(b.len())..]
+        .iter()
+        .position(u8::is_ascii_digit)
+        .map(|p| p + i)
 }
 
 /// Compiles a project's pattern into a detector `pii.<name>`.
@@ -735,6 +758,15 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn next_digit_finds_what_a_byte_loop_finds(
+            b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            from in 0usize..70,
+        ) {
+            let naive = b.iter().enumerate().skip(from).find(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i);
+            proptest::prop_assert_eq!(next_digit(&b, from), naive);
+        }
+
         /// On generated digit-and-separator soup, the shape never rules out a pattern that
         /// matches.
         #[test]

@@ -38,6 +38,8 @@ pub(crate) struct InjectionDetector {
     folder: Folder,
     rules: RuleSet,
     scorer: Scorer,
+    /// `TARGETS`, for short texts.
+    targets: aho_corasick::AhoCorasick,
 }
 
 /// A text to score: the folded source, its rot13, or a decoded payload.
@@ -63,6 +65,9 @@ impl InjectionDetector {
             folder: Folder::new(),
             rules: RuleSet::new(),
             scorer: Scorer::shipped()?,
+            targets: aho_corasick::AhoCorasick::new(TARGETS).map_err(|e| EngineError::Model {
+                message: format!("injection targets: {e}"),
+            })?,
         })
     }
 
@@ -156,7 +161,7 @@ impl InjectionDetector {
             }
             let mut z = self.scorer.logit(&text[start..end], doc);
             if !any {
-                z = shrink_short(z, &text[start..end]);
+                z = shrink_short(z, &text[start..end], &self.targets);
             }
             let z = z + boost.min(MAX_BOOST);
             let score = sigmoid(z).max(floor);
@@ -339,12 +344,6 @@ const TARGETS: &[&str] = &[
     "secret",
 ];
 
-fn names_a_target(folded: &[u8]) -> bool {
-    TARGETS
-        .iter()
-        .any(|t| folded.windows(t.len()).any(|w| w == t.as_bytes()))
-}
-
 /// Words below which the model alone is not trusted.
 const SHORT_WORDS: usize = 5;
 /// Where a short text's logit is pulled to: clearly benign.
@@ -354,12 +353,12 @@ const SHORT_PRIOR: f32 = -3.0;
 /// has fewer than `SHORT_WORDS` words: a couple of words ("continue", "ignore that", "please
 /// proceed") give character n-grams too little to go on, and agents send such turns all the
 /// time. Short injections that matter name what they override, which the rules catch.
-fn shrink_short(z: f32, folded: &[u8]) -> f32 {
+fn shrink_short(z: f32, folded: &[u8], targets: &aho_corasick::AhoCorasick) -> f32 {
     let words = folded
         .split(|&b| b == b' ')
         .filter(|w| !w.is_empty())
         .count();
-    if words >= SHORT_WORDS || names_a_target(folded) {
+    if words >= SHORT_WORDS || targets.is_match(folded) {
         return z;
     }
     let w = words as f32 / SHORT_WORDS as f32;
