@@ -191,15 +191,18 @@ pub struct LiveFilter {
 
 impl LiveFilter {
     pub fn matches(&self, s: &crate::span::Span) -> bool {
-        self.trace_id.is_none_or(|t| t == s.trace_id)
-            && self
-                .session
-                .as_deref()
-                .is_none_or(|x| s.session_id.as_deref() == Some(x))
-            && self
-                .service
-                .as_deref()
-                .is_none_or(|x| &*s.service_name == x)
+        self.matches_fields(s.trace_id, s.session_id.as_deref(), &s.service_name)
+    }
+
+    /// The same filter over a finding, by the span it is on.
+    pub fn matches_finding(&self, f: &crate::finding::SpanFinding) -> bool {
+        self.matches_fields(f.trace_id, f.session_id.as_deref(), &f.service_name)
+    }
+
+    fn matches_fields(&self, trace_id: TraceId, session: Option<&str>, service: &str) -> bool {
+        self.trace_id.is_none_or(|t| t == trace_id)
+            && self.session.as_deref().is_none_or(|x| session == Some(x))
+            && self.service.as_deref().is_none_or(|x| service == x)
     }
 }
 

@@ -10,7 +10,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use spyglass_model::query::LiveFilter;
-use spyglass_model::{Span, SpanFinding, SpanOutline};
+use spyglass_model::{Span, SpanOutline};
 use spyglass_store::Batch;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
@@ -138,7 +138,7 @@ async fn stream(
                         let findings: Vec<FindingView> = batch
                             .findings
                             .iter()
-                            .filter(|f| *f.project_id == *project && finding_matches(&filter, f))
+                            .filter(|f| *f.project_id == *project && filter.matches_finding(f))
                             .cloned()
                             .map(FindingView::from)
                             .collect();
@@ -163,16 +163,4 @@ async fn stream(
             },
         }
     }
-}
-
-fn finding_matches(filter: &LiveFilter, f: &SpanFinding) -> bool {
-    filter.trace_id.is_none_or(|t| t == f.trace_id)
-        && filter
-            .session
-            .as_deref()
-            .is_none_or(|x| f.session_id.as_deref() == Some(x))
-        && filter
-            .service
-            .as_deref()
-            .is_none_or(|x| f.service_name == x)
 }
