@@ -11,6 +11,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -22,7 +24,8 @@ pub struct ErrorBody {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code: not_found, bad_request, unavailable, timeout, internal.
+    /// Stable machine-readable code: not_found, bad_request, conflict, unavailable, timeout,
+    /// internal.
     pub code: &'static str,
     pub message: String,
 }
@@ -32,6 +35,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Store(StoreError::InvalidQuery(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }

@@ -30,6 +30,10 @@ pub struct AppState {
     pub engine: Arc<spyglass_engine::Engine>,
     /// Registered in `registry` by whoever builds the state.
     pub metrics: Arc<ApiMetrics>,
+    /// The alert evaluator (rule states for the alerts routes).
+    pub alerts: Arc<spyglass_alerts::Evaluator>,
+    /// Whether webhook targets may be internal addresses (checked when a rule is saved).
+    pub allow_private_webhooks: bool,
 }
 
 #[derive(OpenApi)]
@@ -47,6 +51,8 @@ pub struct AppState {
         (name = "live", description = "Spans as they are committed"),
         (name = "cost", description = "Price tables and how a model is priced"),
         (name = "security", description = "Findings (prompt injection, personal data, secrets, loops) and the guard"),
+        (name = "analytics", description = "Throughput, errors, latency, tokens and cost over time; rankings; usage per user and session"),
+        (name = "alerts", description = "Alert rules, their states and events"),
         (name = "ops", description = "Health and metrics")
     )
 )]
@@ -66,6 +72,20 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::findings::list_findings))
         .routes(routes!(routes::findings::finding_counts))
         .routes(routes!(routes::guard::check))
+        .routes(routes!(routes::analytics::timeseries))
+        .routes(routes!(routes::analytics::top))
+        .routes(routes!(routes::analytics::usage))
+        .routes(routes!(
+            routes::alerts::list_rules,
+            routes::alerts::create_rule
+        ))
+        .routes(routes!(
+            routes::alerts::get_rule,
+            routes::alerts::replace_rule,
+            routes::alerts::delete_rule
+        ))
+        .routes(routes!(routes::alerts::list_events))
+        .routes(routes!(routes::alerts::list_templates))
         .routes(routes!(routes::prices::list_prices))
         .routes(routes!(routes::prices::quote))
         .routes(routes!(routes::ops::healthz))

@@ -39,6 +39,8 @@ mod string_enum {
     }
 }
 
+pub mod alert;
+pub mod analytics;
 pub mod finding;
 pub mod ids;
 pub mod json_text;

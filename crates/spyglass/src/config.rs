@@ -5,6 +5,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use spyglass_alerts::AlertsConfig;
 use spyglass_engine::cost::CostConfig;
 use spyglass_engine::guard::GuardPolicy;
 use spyglass_engine::loops::LoopConfig;
@@ -42,6 +43,8 @@ pub struct Config {
     pub loops: LoopConfig,
     /// What the guard endpoint blocks beyond the detectors (docs/security.md).
     pub guard: GuardPolicy,
+    /// Alert evaluation, webhook delivery and rules kept in the file (docs/alerts.md).
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -66,6 +69,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             loops: LoopConfig::default(),
             guard: GuardPolicy::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -110,6 +114,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "max_in_flight_bytes",
     "log_format",
     "limits",
+    "alerts",
     "store",
     "cost",
     "security",

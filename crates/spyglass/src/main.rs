@@ -1,6 +1,7 @@
 //! The `spyglass` binary: parses configuration and dispatches; every stage lives in its own
 //! crate (see docs/ARCHITECTURE.md).
 
+mod alerting;
 mod config;
 mod serve;
 

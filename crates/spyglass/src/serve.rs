@@ -76,10 +76,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
+    let stopped = {
+        let stop_rx = stop_rx.clone();
+        move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
         }
     };
     let max = cfg.max_request_bytes;
@@ -99,6 +102,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     ));
     let api_metrics = Arc::new(spyglass_api::ApiMetrics::default());
     api_metrics.register(&mut registry);
+    let alerts = crate::alerting::start(
+        &cfg.alerts,
+        dyn_store.clone(),
+        &mut registry,
+        stop_rx.clone(),
+    )
+    .await?;
     let state = AppState {
         store: dyn_store,
         live,
@@ -106,6 +116,8 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         registry: Arc::new(registry),
         engine,
         metrics: api_metrics,
+        alerts,
+        allow_private_webhooks: cfg.alerts.allow_private_webhooks,
     };
     let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let api_task = tokio::spawn({

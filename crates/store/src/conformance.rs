@@ -2,6 +2,12 @@
 //! invokes [`store_conformance_tests!`] with an expression that builds a fresh store; each
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
+mod analytics;
+pub use analytics::{
+    alert_rules_and_events_round_trip, analytics_timeseries_top_and_usage,
+    rollups_agree_with_a_recomputation,
+};
+
 use crate::Batch;
 use crate::Store;
 use spyglass_model::query::{
@@ -24,7 +30,9 @@ macro_rules! store_conformance_tests {
             tenants_are_isolated, trace_list_filters, trace_list_sorts_and_pages,
             sessions_in_order, facets_count_values, linked_traces_found,
             missing_things_are_none, large_batches_and_many_traces,
-            list_sees_only_latest_versions, findings_filter_page_and_count);
+            list_sees_only_latest_versions, findings_filter_page_and_count,
+            analytics_timeseries_top_and_usage, rollups_agree_with_a_recomputation,
+            alert_rules_and_events_round_trip);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(
@@ -37,7 +45,7 @@ macro_rules! store_conformance_tests {
     };
 }
 
-const T0: i64 = 1_760_000_000_000_000_000;
+pub(crate) const T0: i64 = 1_760_000_000_000_000_000;
 const MS: i64 = 1_000_000;
 
 /// A finished span with the given shape; `received_ns` orders versions.
@@ -63,7 +71,7 @@ pub fn span(
     s
 }
 
-fn llm(mut s: Span, model: &str, input: i64, output: i64, cost: Option<f64>) -> Span {
+pub(crate) fn llm(mut s: Span, model: &str, input: i64, output: i64, cost: Option<f64>) -> Span {
     s.kind = SpanKind::Llm;
     s.request_model = Some(model.into());
     s.response_model = Some(model.into());
@@ -78,7 +86,7 @@ fn llm(mut s: Span, model: &str, input: i64, output: i64, cost: Option<f64>) -> 
     s
 }
 
-async fn write(store: &dyn Store, spans: Vec<Span>) {
+pub(crate) async fn write(store: &dyn Store, spans: Vec<Span>) {
     store.write(Arc::new(spans.into())).await.expect("write");
 }
 

@@ -5,14 +5,21 @@
 //! a finished span beats a running one, then the latest received wins. Every call takes the
 //! project and every query filters on it.
 
+pub mod analytics;
 pub mod conformance;
 pub mod duckdb;
 mod error;
+pub mod rollup;
+pub mod sketch;
 pub mod summary;
 
 pub use error::StoreError;
 
 use async_trait::async_trait;
+use spyglass_model::alert::{AlertEvent, AlertRule};
+use spyglass_model::analytics::{
+    Timeseries, TimeseriesQuery, TopEntry, TopQuery, Usage, UsageQuery,
+};
 use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, TraceQuery};
 use spyglass_model::{
     Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
@@ -97,7 +104,45 @@ pub trait Store: Send + Sync + 'static {
         to_ns: Option<i64>,
     ) -> Result<FindingCounts>;
 
+    /// A metric over time from the per-minute rollups (findings from the findings, by-user
+    /// series from the trace summaries); see `analytics::check_timeseries` for what is refused.
+    async fn timeseries(&self, project: &str, q: &TimeseriesQuery) -> Result<Timeseries>;
+
+    /// The most expensive traces, sessions and users; the slowest, failing and costliest
+    /// tools, models and agents.
+    async fn top(&self, project: &str, q: &TopQuery) -> Result<Vec<TopEntry>>;
+
+    /// Usage per user or per session, most expensive first.
+    async fn usage(&self, project: &str, q: &UsageQuery) -> Result<Vec<Usage>>;
+
+    /// Alert rules of a project, or of every project (for the evaluator).
+    async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<AlertRule>>;
+
+    /// Creates or replaces a rule (by project and id).
+    async fn put_alert_rule(&self, rule: &AlertRule) -> Result<()>;
+
+    /// `false` when there was no such rule.
+    async fn delete_alert_rule(&self, project: &str, id: &str) -> Result<bool>;
+
+    async fn record_alert_event(&self, event: &AlertEvent) -> Result<()>;
+
+    /// Events newest first, optionally of one rule, older than `before_ns`.
+    async fn alert_events(
+        &self,
+        project: &str,
+        rule_id: Option<&str>,
+        before_ns: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AlertEvent>>;
+
+    /// The latest event of every rule of every project (to restore alert states at start).
+    async fn latest_alert_events(&self) -> Result<Vec<AlertEvent>>;
+
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// Merges what background compaction merges (rollup deltas) now; reads answer the same
+    /// before and after.
+    async fn compact(&self) -> Result<()>;
 
     /// Checks the store answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

@@ -88,6 +88,17 @@ impl Contribution {
     }
 }
 
+/// What applying a span version did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Applied {
+    /// The trace already holds a version that wins over this one.
+    Ignored,
+    /// The span is new to the trace.
+    Added,
+    /// This version replaced the one given.
+    Replaced(Box<Contribution>),
+}
+
 /// One trace's span contributions.
 #[derive(Debug, Clone, Default)]
 pub struct TraceState {
@@ -98,13 +109,18 @@ pub struct TraceState {
 impl TraceState {
     /// Applies a span version; `true` if it changed what the trace holds.
     pub fn apply(&mut self, span_id: SpanId, c: Contribution) -> bool {
+        !matches!(self.replace(span_id, c), Applied::Ignored)
+    }
+
+    /// Applies a span version and says what it did, with the version it replaced.
+    pub fn replace(&mut self, span_id: SpanId, c: Contribution) -> Applied {
         self.last_received_ns = self.last_received_ns.max(c.received_ns);
         match self.spans.get(&span_id) {
-            Some(old) if !c.supersedes(old) => false,
-            _ => {
-                self.spans.insert(span_id, c);
-                true
-            }
+            Some(old) if !c.supersedes(old) => Applied::Ignored,
+            _ => match self.spans.insert(span_id, c) {
+                Some(old) => Applied::Replaced(Box::new(old)),
+                None => Applied::Added,
+            },
         }
     }
 

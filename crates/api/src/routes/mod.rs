@@ -1,3 +1,5 @@
+pub mod alerts;
+pub mod analytics;
 pub mod findings;
 pub mod guard;
 pub mod home;

@@ -2,10 +2,12 @@
 //! connection (group commit, see `writer`); queries run on a small pool of read connections
 //! in blocking threads, and see only committed data.
 
+mod alerts;
 mod arrow;
 mod cache;
 mod metrics;
 mod read;
+mod rollups;
 mod schema;
 mod writer;
 
@@ -14,10 +16,16 @@ pub use metrics::StoreMetrics;
 /// How many schema migrations this binary knows.
 pub const MIGRATION_COUNT: usize = schema::MIGRATIONS.len();
 
+use crate::analytics;
 use crate::{Batch, Result, Store, StoreError, StoreStats};
 use async_trait::async_trait;
 use duckdb::{Config, Connection};
 use serde::{Deserialize, Serialize};
+use spyglass_model::alert::{AlertEvent, AlertRule};
+use spyglass_model::analytics::{
+    GroupBy, Metric, Timeseries, TimeseriesQuery, TopEntry, TopKind, TopQuery, Usage, UsageBy,
+    UsageQuery,
+};
 use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, TraceQuery};
 use spyglass_model::{
     Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
@@ -96,8 +104,17 @@ impl DuckDbStore {
         base.execute_batch(
             "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
         )?;
-        let version = schema::migrate(&base)?;
+        let (was, version) = schema::migrate(&base)?;
         tracing::info!(path = %path.display(), schema_version = version, "opened DuckDB store");
+        if was > 0 && was < 3 {
+            let started = std::time::Instant::now();
+            let rows = rollups::rebuild(&base, None, None, None)?;
+            tracing::info!(
+                rows,
+                ms = started.elapsed().as_millis() as u64,
+                "built rollups of the spans stored before this version"
+            );
+        }
 
         let metrics = Arc::new(StoreMetrics::default());
         let count = cfg.writers.max(1);
@@ -279,6 +296,133 @@ impl Store for DuckDbStore {
             .await
     }
 
+    async fn timeseries(&self, project: &str, q: &TimeseriesQuery) -> Result<Timeseries> {
+        analytics::check_timeseries(q)?;
+        let (project, q) = (project.to_string(), q.clone());
+        self.read(move |c| {
+            let from = q.bucket_of(q.from_ns);
+            let w = q.interval_s * 1_000_000_000;
+            let rows = if q.metric == Metric::Findings {
+                rollups::finding_bucket_rows(c, &project, from, q.to_ns, w, q.group_by, &q.filter)?
+            } else if q.group_by == Some(GroupBy::User) || q.filter.user.is_some() {
+                rollups::user_bucket_rows(
+                    c,
+                    &project,
+                    from,
+                    q.to_ns,
+                    w,
+                    q.group_by,
+                    q.filter.user.as_deref(),
+                )?
+            } else {
+                let latency = q.metric.quantile().is_some();
+                rollups::bucket_rows(
+                    c, &project, from, q.to_ns, w, q.group_by, &q.filter, latency,
+                )?
+            };
+            Ok(analytics::timeseries(&q, rows))
+        })
+        .await
+    }
+
+    async fn top(&self, project: &str, q: &TopQuery) -> Result<Vec<TopEntry>> {
+        let (project, q) = (project.to_string(), q.clone());
+        self.read(move |c| {
+            let from = q.from_ns.div_euclid(crate::rollup::MINUTE_NS) * crate::rollup::MINUTE_NS;
+            let by = match (analytics::top_dimension(q.kind), q.kind) {
+                (Some(dim), _) => {
+                    let rows = rollups::bucket_rows(
+                        c,
+                        &project,
+                        from,
+                        q.to_ns,
+                        0,
+                        Some(dim),
+                        &q.filter,
+                        true,
+                    )?;
+                    return Ok(analytics::rank(&q, rows));
+                }
+                (None, TopKind::Traces) => {
+                    return rollups::top_traces(c, &project, q.from_ns, q.to_ns, q.limit);
+                }
+                (None, TopKind::Sessions) => UsageBy::Session,
+                (None, _) => UsageBy::User,
+            };
+            let usage = rollups::usage(
+                c,
+                &project,
+                by,
+                Some(q.from_ns),
+                Some(q.to_ns),
+                None,
+                q.limit,
+                0,
+            )?;
+            Ok(usage.into_iter().map(analytics::usage_entry).collect())
+        })
+        .await
+    }
+
+    async fn usage(&self, project: &str, q: &UsageQuery) -> Result<Vec<Usage>> {
+        let (project, q) = (project.to_string(), q.clone());
+        self.read(move |c| {
+            let limit = match q.limit {
+                0 => spyglass_model::query::DEFAULT_LIMIT,
+                n => n.min(spyglass_model::query::MAX_LIMIT),
+            };
+            rollups::usage(
+                c,
+                &project,
+                q.by,
+                q.from_ns,
+                q.to_ns,
+                q.key.as_deref(),
+                limit,
+                q.offset,
+            )
+        })
+        .await
+    }
+
+    async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<AlertRule>> {
+        let project = project.map(str::to_string);
+        self.read(move |c| alerts::rules(c, project.as_deref()))
+            .await
+    }
+
+    async fn put_alert_rule(&self, rule: &AlertRule) -> Result<()> {
+        let rule = rule.clone();
+        self.read(move |c| alerts::put_rule(c, &rule)).await
+    }
+
+    async fn delete_alert_rule(&self, project: &str, id: &str) -> Result<bool> {
+        let (project, id) = (project.to_string(), id.to_string());
+        self.read(move |c| alerts::delete_rule(c, &project, &id))
+            .await
+    }
+
+    async fn record_alert_event(&self, event: &AlertEvent) -> Result<()> {
+        let event = event.clone();
+        self.read(move |c| alerts::record_event(c, &event)).await
+    }
+
+    async fn alert_events(
+        &self,
+        project: &str,
+        rule_id: Option<&str>,
+        before_ns: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AlertEvent>> {
+        let (project, rule_id) = (project.to_string(), rule_id.map(str::to_string));
+        self.read(move |c| alerts::events(c, &project, rule_id.as_deref(), before_ns, limit))
+            .await
+    }
+
+    async fn latest_alert_events(&self) -> Result<Vec<AlertEvent>> {
+        self.read(alerts::latest_events).await
+    }
+
     async fn stats(&self) -> Result<StoreStats> {
         let dir = self.dir.clone();
         self.read(move |c| {
@@ -300,6 +444,16 @@ impl Store for DuckDbStore {
                 trace_count,
                 disk_bytes,
             })
+        })
+        .await
+    }
+
+    async fn compact(&self) -> Result<()> {
+        self.read(|c| {
+            rollups::compact(c).inspect_err(|_| {
+                let _ = c.execute_batch("ROLLBACK");
+            })?;
+            Ok(())
         })
         .await
     }

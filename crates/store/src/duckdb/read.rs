@@ -35,7 +35,7 @@ const SPAN_OUTLINE_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-',
     s.cost_source, NULL, NULL, '{}', '{}', NULL, NULL, s.conventions, \
     s.unmapped_keys, s.received_ns";
 
-const LATEST: &str = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1";
+pub(super) const LATEST: &str = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1";
 
 const SUMMARY_COLS: &str = "replace(trace_id::VARCHAR, '-', ''), root_span_id, name, service_name, start_ns, \
     end_ns, duration_ns, span_count, error_count, running_count, status, input_tokens, output_tokens, \
@@ -48,7 +48,7 @@ const SUMMARY_COLS: &str = "replace(trace_id::VARCHAR, '-', ''), root_span_id, n
 /// narrow by conditions that every older version also meets when the latest does (project,
 /// `max_start_ns >= x`, `start_ns <= x`; see `trace_filter`), or an old version could stand in
 /// for a trace whose latest version was filtered out.
-fn latest_summaries(inner: &str) -> String {
+pub(super) fn latest_summaries(inner: &str) -> String {
     // The window sees only row ids and versions; rows are fetched after (a window carrying
     // every column, the lists among them, costs several times more).
     format!(
@@ -431,29 +431,29 @@ pub fn linked_traces(conn: &Connection, project: &str, trace: TraceId) -> Result
 
 /// A WHERE clause with positional parameters.
 #[derive(Default)]
-struct Filter {
+pub(super) struct Filter {
     clauses: Vec<String>,
     params: Vec<Box<dyn ToSql>>,
 }
 
 impl Filter {
-    fn add(&mut self, clause: impl Into<String>, params: Vec<Box<dyn ToSql>>) {
+    pub(super) fn add(&mut self, clause: impl Into<String>, params: Vec<Box<dyn ToSql>>) {
         self.clauses.push(clause.into());
         self.params.extend(params);
     }
-    fn sql(&self) -> String {
+    pub(super) fn sql(&self) -> String {
         if self.clauses.is_empty() {
             "TRUE".into()
         } else {
             self.clauses.join(" AND ")
         }
     }
-    fn refs(&self) -> Vec<&dyn ToSql> {
+    pub(super) fn refs(&self) -> Vec<&dyn ToSql> {
         self.params.iter().map(|p| p.as_ref()).collect()
     }
 }
 
-fn b<T: ToSql + 'static>(v: T) -> Box<dyn ToSql> {
+pub(super) fn b<T: ToSql + 'static>(v: T) -> Box<dyn ToSql> {
     Box::new(v)
 }
 

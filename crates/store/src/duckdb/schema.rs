@@ -144,9 +144,64 @@ CREATE TABLE findings (
 );
 "#,
     ),
+    (
+        3,
+        r#"
+-- Per-minute rollups. Each commit appends the delta of the minutes and keys it touched (a
+-- replaced span version subtracts itself); compaction merges the rows of one key and minute.
+-- Reads sum the rows, so they are right before and after compaction.
+CREATE TABLE rollups_minute (
+    project_id         VARCHAR NOT NULL,
+    minute_ns          BIGINT NOT NULL,
+    dims_id            UBIGINT NOT NULL,   -- hash of the dimensions below (rollup::RollupKey)
+    service_name       VARCHAR NOT NULL,
+    agent_name         VARCHAR,
+    model              VARCHAR,
+    tool_name          VARCHAR,
+    kind               UTINYINT NOT NULL,
+    is_error           BOOLEAN NOT NULL,
+    span_count         BIGINT NOT NULL,
+    error_count        BIGINT NOT NULL,
+    duration_ns        BIGINT NOT NULL,
+    input_tokens       BIGINT NOT NULL,
+    output_tokens      BIGINT NOT NULL,
+    cache_read_tokens  BIGINT NOT NULL,
+    cache_write_tokens BIGINT NOT NULL,
+    reasoning_tokens   BIGINT NOT NULL,
+    total_tokens       BIGINT NOT NULL,
+    cost_nano_usd      BIGINT NOT NULL,
+    priced             BIGINT NOT NULL,
+    latency            BLOB NOT NULL        -- sketch::Sketch::to_bytes
+);
+
+CREATE TABLE alert_rules (
+    project_id  VARCHAR NOT NULL,
+    id          VARCHAR NOT NULL,
+    rule        VARCHAR NOT NULL,          -- JSON of spyglass_model::alert::AlertRule
+    updated_ns  BIGINT NOT NULL,
+    PRIMARY KEY (project_id, id)
+);
+
+CREATE TABLE alert_events (
+    project_id  VARCHAR NOT NULL,
+    id          VARCHAR NOT NULL,
+    rule_id     VARCHAR NOT NULL,
+    time_ns     BIGINT NOT NULL,
+    event       VARCHAR NOT NULL           -- JSON of spyglass_model::alert::AlertEvent
+);
+
+-- Per-project price overrides set through the API (the config file's are not stored).
+CREATE TABLE price_overrides (
+    project_id  VARCHAR PRIMARY KEY,
+    overrides   VARCHAR NOT NULL,          -- JSON of spyglass_engine's ProjectCost
+    updated_ns  BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
-pub fn migrate(conn: &Connection) -> Result<u32, StoreError> {
+/// Applies the migrations this data directory lacks; returns the versions before and after.
+pub fn migrate(conn: &Connection) -> Result<(u32, u32), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ns BIGINT NOT NULL)",
     )?;
@@ -174,5 +229,5 @@ pub fn migrate(conn: &Connection) -> Result<u32, StoreError> {
         }
         tracing::info!(version, "applied schema migration");
     }
-    Ok(MIGRATIONS.last().map(|m| m.0).unwrap_or(0))
+    Ok((current, MIGRATIONS.last().map(|m| m.0).unwrap_or(0)))
 }

@@ -6,7 +6,8 @@
 use super::arrow::{self, SummaryRow};
 use super::cache::{TraceCache, bloom_key};
 use super::metrics::StoreMetrics;
-use crate::summary::{Contribution, TraceState};
+use crate::rollup::RollupDeltas;
+use crate::summary::{Applied, Contribution, TraceState};
 use crate::{Batch, Result, StoreError};
 use duckdb::Connection;
 use spyglass_model::{Span, SpanFinding, TraceId};
@@ -46,6 +47,8 @@ impl Partition {
 pub struct Shared {
     next_version: AtomicI64,
     superseded: AtomicU64,
+    /// Rollup delta rows written since the last compaction.
+    rollup_rows: AtomicU64,
 }
 
 impl Shared {
@@ -58,6 +61,8 @@ impl Shared {
         Ok(Arc::new(Shared {
             next_version: AtomicI64::new(next_version),
             superseded: AtomicU64::new(superseded as u64),
+            // Whatever a previous run left uncompacted is compacted at the first chance.
+            rollup_rows: AtomicU64::new(super::rollups::COMPACT_AFTER),
         }))
     }
 }
@@ -228,10 +233,11 @@ impl Writer {
             .filter(|f| part.owns(f.trace_id))
             .collect();
         let mut touched = Vec::new();
+        let mut deltas = RollupDeltas::default();
         let version = self.shared.next_version.fetch_add(1, Ordering::Relaxed);
         let result = self
-            .apply_to_cache(&spans, &mut touched)
-            .and_then(|()| self.write_transaction(&spans, &findings, &touched, version));
+            .apply_to_cache(&spans, &mut touched, &mut deltas)
+            .and_then(|()| self.write_transaction(&spans, &findings, &touched, deltas, version));
         match &result {
             Ok(()) => {
                 for (p, t, before) in &touched {
@@ -266,6 +272,12 @@ impl Writer {
         {
             self.compact_summaries();
         }
+        if result.is_ok()
+            && self.partition.index == 0
+            && self.shared.rollup_rows.load(Ordering::Relaxed) >= super::rollups::COMPACT_AFTER
+        {
+            self.compact_rollups();
+        }
         result
     }
 
@@ -291,12 +303,33 @@ impl Writer {
         }
     }
 
+    fn compact_rollups(&mut self) {
+        let started = Instant::now();
+        match super::rollups::compact(&self.conn) {
+            Ok((before, after)) => {
+                self.shared.rollup_rows.store(0, Ordering::Relaxed);
+                tracing::debug!(
+                    before,
+                    after,
+                    ms = started.elapsed().as_millis() as u64,
+                    "compacted rollups"
+                );
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                tracing::warn!(error = %e, "compacting rollups failed; will retry");
+            }
+        }
+    }
+
     /// Folds the spans into their traces' states, recording each touched trace with the span
-    /// count it had before (also when this fails midway, so the caller can forget them).
+    /// count it had before (also when this fails midway, so the caller can forget them), and
+    /// the rollup deltas of the span versions that changed what a trace holds.
     fn apply_to_cache(
         &mut self,
         spans: &[&Span],
         touched: &mut Vec<(Arc<str>, TraceId, usize)>,
+        deltas: &mut RollupDeltas,
     ) -> Result<()> {
         let mut seen: HashSet<(&str, TraceId), crate::Seeded> = HashSet::default();
         for s in spans {
@@ -324,7 +357,13 @@ impl Writer {
                 .cache
                 .get_mut(&s.project_id, s.trace_id)
                 .expect("inserted above");
-            e.state.apply(s.span_id, Contribution::of(s));
+            match e.state.replace(s.span_id, Contribution::of(s)) {
+                Applied::Ignored => {}
+                Applied::Added => deltas.replace(&s.project_id, None, &e.state.spans[&s.span_id]),
+                Applied::Replaced(old) => {
+                    deltas.replace(&s.project_id, Some(&old), &e.state.spans[&s.span_id])
+                }
+            }
         }
         Ok(())
     }
@@ -334,6 +373,7 @@ impl Writer {
         spans: &[&Span],
         findings: &[&SpanFinding],
         touched: &[(Arc<str>, TraceId, usize)],
+        deltas: RollupDeltas,
         version: i64,
     ) -> Result<()> {
         let rows: Vec<SummaryRow> = touched
@@ -419,8 +459,12 @@ impl Writer {
             app.append_record_batch(summaries)?;
             app.flush()?;
         }
+        let rollup_rows = super::rollups::append(&self.conn, deltas)?;
         let t_summaries = t0.elapsed();
         self.conn.execute_batch("COMMIT")?;
+        self.shared
+            .rollup_rows
+            .fetch_add(rollup_rows as u64, Ordering::Relaxed);
         for (id, s) in new_resources {
             self.resources.insert((s.project_id.clone(), id));
         }

@@ -1,0 +1,250 @@
+//! A mergeable latency sketch (DDSketch, 1% relative accuracy): a value lands in the bucket
+//! `ceil(log_γ v)`, so any quantile comes back within 1% of a true value whatever the
+//! distribution, and two sketches merge by adding bucket counts. Counts are signed because
+//! the rollup writer also subtracts: a span version that another replaces takes its value
+//! back out. Written here rather than taken from a crate because the rollups need exactly
+//! that (negative deltas) and a compact byte form to store per row.
+
+/// Relative accuracy of every quantile.
+pub const ALPHA: f64 = 0.01;
+
+fn gamma_ln() -> f64 {
+    ((1.0 + ALPHA) / (1.0 - ALPHA)).ln()
+}
+
+/// Sparse bucket counts, sorted by bucket index. Values ≤ 1 (ns) share the zero bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sketch {
+    zero: i64,
+    bins: Vec<(i16, i64)>,
+}
+
+impl Sketch {
+    pub fn bucket(v: f64) -> Option<i16> {
+        if v <= 1.0 || v.is_nan() {
+            return None;
+        }
+        Some((v.ln() / gamma_ln()).ceil().min(i16::MAX as f64) as i16)
+    }
+
+    /// The value a bucket stands for: the point whose relative error to both edges is ALPHA.
+    fn value_of(bucket: i16) -> f64 {
+        let g = gamma_ln().exp();
+        2.0 * g.powi(bucket as i32) / (g + 1.0)
+    }
+
+    pub fn add(&mut self, v: f64, n: i64) {
+        match Self::bucket(v) {
+            None => self.zero += n,
+            Some(b) => self.add_bucket(b, n),
+        }
+    }
+
+    fn add_bucket(&mut self, b: i16, n: i64) {
+        match self.bins.binary_search_by_key(&b, |(k, _)| *k) {
+            Ok(i) => {
+                self.bins[i].1 += n;
+                if self.bins[i].1 == 0 {
+                    self.bins.remove(i);
+                }
+            }
+            Err(i) => {
+                if n != 0 {
+                    self.bins.insert(i, (b, n));
+                }
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &Sketch) {
+        self.zero += o.zero;
+        if self.bins.is_empty() {
+            self.bins = o.bins.clone();
+            return;
+        }
+        // Both are sorted: one linear merge instead of a search per bucket.
+        let mut out = Vec::with_capacity(self.bins.len() + o.bins.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.bins.len() || j < o.bins.len() {
+            let next = match (self.bins.get(i), o.bins.get(j)) {
+                (Some(a), Some(b)) if a.0 == b.0 => {
+                    i += 1;
+                    j += 1;
+                    (a.0, a.1 + b.1)
+                }
+                (Some(a), Some(b)) if a.0 < b.0 => {
+                    i += 1;
+                    *a
+                }
+                (Some(a), None) => {
+                    i += 1;
+                    *a
+                }
+                (_, Some(b)) => {
+                    j += 1;
+                    *b
+                }
+                (None, None) => unreachable!("loop condition"),
+            };
+            if next.1 != 0 {
+                out.push(next);
+            }
+        }
+        self.bins = out;
+    }
+
+    pub fn count(&self) -> i64 {
+        self.zero + self.bins.iter().map(|(_, n)| n).sum::<i64>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zero == 0 && self.bins.is_empty()
+    }
+
+    /// The q-quantile (0..=1), within ALPHA of a value of rank ⌊q·(n−1)⌋; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.count();
+        if n <= 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as i64;
+        let mut seen = self.zero;
+        if rank < seen {
+            return Some(0.0);
+        }
+        for (b, c) in &self.bins {
+            seen += c;
+            if rank < seen {
+                return Some(Self::value_of(*b));
+            }
+        }
+        self.bins.last().map(|(b, _)| Self::value_of(*b))
+    }
+
+    /// Compact bytes: zero count, then (bucket delta, count) pairs, all zigzag varints.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + self.bins.len() * 3);
+        put_varint(&mut out, zigzag(self.zero));
+        let mut prev = 0i64;
+        for (b, c) in &self.bins {
+            put_varint(&mut out, zigzag(*b as i64 - prev));
+            put_varint(&mut out, zigzag(*c));
+            prev = *b as i64;
+        }
+        out
+    }
+
+    pub fn from_bytes(mut bytes: &[u8]) -> Option<Sketch> {
+        let zero = unzigzag(get_varint(&mut bytes)?);
+        let mut bins = Vec::new();
+        let mut prev = 0i64;
+        while !bytes.is_empty() {
+            let b = prev + unzigzag(get_varint(&mut bytes)?);
+            let c = unzigzag(get_varint(&mut bytes)?);
+            let b16 = i16::try_from(b).ok()?;
+            if bins.last().is_some_and(|(last, _)| *last >= b16) {
+                return None;
+            }
+            bins.push((b16, c));
+            prev = b;
+        }
+        Some(Sketch { zero, bins })
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
+        sorted[(q * (sorted.len() - 1) as f64).floor() as usize]
+    }
+
+    proptest! {
+        #[test]
+        fn quantiles_are_within_alpha(values in proptest::collection::vec(2.0f64..1e12, 1..400), q in 0.0f64..=1.0) {
+            let mut s = Sketch::default();
+            for v in &values {
+                s.add(*v, 1);
+            }
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let want = exact_quantile(&sorted, q);
+            let got = s.quantile(q).unwrap();
+            prop_assert!((got - want).abs() <= want * ALPHA * 1.0001, "q {q}: got {got}, want {want}");
+        }
+
+        #[test]
+        fn merge_equals_adding_everything(a in proptest::collection::vec(0.0f64..1e10, 0..100), b in proptest::collection::vec(0.0f64..1e10, 0..100)) {
+            let (mut sa, mut sb, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
+            for v in &a { sa.add(*v, 1); all.add(*v, 1); }
+            for v in &b { sb.add(*v, 1); all.add(*v, 1); }
+            sa.merge(&sb);
+            prop_assert_eq!(sa, all);
+        }
+
+        #[test]
+        fn bytes_round_trip(values in proptest::collection::vec((0.0f64..1e13, -3i64..4), 0..200)) {
+            let mut s = Sketch::default();
+            for (v, n) in &values { s.add(*v, *n); }
+            prop_assert_eq!(Sketch::from_bytes(&s.to_bytes()), Some(s));
+        }
+
+        #[test]
+        fn garbage_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = Sketch::from_bytes(&bytes);
+        }
+    }
+
+    #[test]
+    fn subtracting_a_value_takes_it_back_out() {
+        let mut s = Sketch::default();
+        s.add(1000.0, 1);
+        s.add(5_000_000.0, 1);
+        let mut undo = Sketch::default();
+        undo.add(5_000_000.0, -1);
+        s.merge(&undo);
+        let mut want = Sketch::default();
+        want.add(1000.0, 1);
+        assert_eq!(s, want);
+        assert_eq!(s.count(), 1);
+    }
+
+    #[test]
+    fn empty_has_no_quantile_and_zero_durations_read_zero() {
+        assert_eq!(Sketch::default().quantile(0.5), None);
+        let mut s = Sketch::default();
+        s.add(0.0, 3);
+        assert_eq!(s.quantile(0.99), Some(0.0));
+    }
+}
