@@ -46,6 +46,17 @@ enum Cmd {
     /// Time `POST /api/v1/guard/check` on about 2 KB of text: server-side (its own
     /// `elapsed_us`) and round-trip latency percentiles.
     Guard(GuardArgs),
+    /// Time the analytics API (24-hour timeseries and rankings) against a loaded server.
+    Analytics(AnalyticsArgs),
+}
+
+#[derive(clap::Args)]
+struct AnalyticsArgs {
+    #[arg(long, default_value = "http://127.0.0.1:6060")]
+    api: String,
+    /// Requests of each query.
+    #[arg(long, default_value_t = 100)]
+    requests: usize,
 }
 
 #[derive(clap::Args, Clone)]
@@ -102,6 +113,10 @@ struct IngestArgs {
     /// Service name of the generated traces.
     #[arg(long, default_value = "loadgen")]
     service: String,
+    /// Start each request's traces at a random time up to this many hours back (0: now), to
+    /// fill a store with a day of history quickly.
+    #[arg(long, default_value_t = 0.0)]
+    spread_hours: f64,
 }
 
 #[derive(clap::Args)]
@@ -307,7 +322,10 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
                         tokio::time::sleep(wait).await;
                     }
                 }
-                let body = t.instantiate(rng.next_u64() | 1, spyglass_model_now() - t.start_ns);
+                let back = (a.spread_hours * 3.6e12) as u64;
+                let back = if back > 0 { rng.next_u64() % back } else { 0 } as i64;
+                let body =
+                    t.instantiate(rng.next_u64() | 1, spyglass_model_now() - back - t.start_ns);
                 let trace_hex: String = body[t.first_trace_offset..t.first_trace_offset + 16]
                     .iter()
                     .map(|b| format!("{b:02x}"))
@@ -549,6 +567,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Ingest(a) => ingest(a).await,
         Cmd::Query(a) => query(a).await,
         Cmd::Guard(a) => guard(a).await,
+        Cmd::Analytics(a) => analytics(a).await,
     }
 }
 
@@ -628,5 +647,79 @@ async fn guard(a: GuardArgs) -> anyhow::Result<()> {
         "round_trip": pct(&round_trip.lock().expect("histogram")),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+/// Times each analytics query `requests` times over the last 24 hours.
+async fn analytics(a: AnalyticsArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let queries: &[(&str, &[(&str, &str)])] = &[
+        (
+            "timeseries",
+            &[
+                ("metric", "latency_p95"),
+                ("group_by", "model"),
+                ("from", "24h"),
+            ],
+        ),
+        (
+            "timeseries",
+            &[("metric", "cost"), ("group_by", "model"), ("from", "24h")],
+        ),
+        (
+            "timeseries",
+            &[
+                ("metric", "count"),
+                ("group_by", "model"),
+                ("from", "24h"),
+                ("interval", "1m"),
+            ],
+        ),
+        (
+            "timeseries",
+            &[
+                ("metric", "error_rate"),
+                ("group_by", "agent"),
+                ("from", "24h"),
+            ],
+        ),
+        (
+            "timeseries",
+            &[("metric", "tokens"), ("group_by", "user"), ("from", "24h")],
+        ),
+        ("top", &[("kind", "slow_tools"), ("from", "24h")]),
+        ("top", &[("kind", "traces"), ("from", "24h")]),
+        ("usage", &[("by", "user"), ("from", "24h")]),
+    ];
+    let mut results = Vec::new();
+    for (path, params) in queries {
+        let mut h = hist();
+        let mut series = 0;
+        for _ in 0..a.requests {
+            let t = Instant::now();
+            let r = client
+                .get(format!("{}/api/v1/analytics/{path}", a.api))
+                .query(params)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "{path} {params:?}: {}", r.status());
+            let body: serde_json::Value = r.json().await?;
+            h.record((t.elapsed().as_micros() as u64).max(1)).ok();
+            series = body["series"]
+                .as_array()
+                .map_or_else(|| body.as_array().map_or(0, Vec::len), Vec::len);
+        }
+        results.push(json!({
+            "query": format!("{path}?{}", params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")),
+            "rows": series,
+            "p50_ms": ms(h.value_at_quantile(0.5)),
+            "p95_ms": ms(h.value_at_quantile(0.95)),
+            "p99_ms": ms(h.value_at_quantile(0.99)),
+        }));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "analytics": results }))?
+    );
     Ok(())
 }
