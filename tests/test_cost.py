@@ -4,6 +4,7 @@ the engine before they are stored, with the bundled table and with configured ov
 from __future__ import annotations
 
 import pytest
+import requests
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -121,3 +122,116 @@ def test_price_api_lists_the_table_and_explains_a_quote(server):
     assert r.status_code == 400 and "at" in r.json()["error"]["message"]
     r = server.get("/api/v1/prices/quote")
     assert r.status_code == 400
+
+
+ACME = {"gen_ai.request.model": "acme-llm", "gen_ai.usage.input_tokens": 1_000_000,
+        "gen_ai.usage.output_tokens": 500_000}
+# $2 per million input tokens and $10 per million output tokens: the call above costs $7.
+ACME_OVERRIDES = {
+    "models": [{"id": "acme-llm", "prices": [{"from": "2024-01-01", "input": 2.0, "output": 10.0}]}],
+    "aliases": {"acme-prod": "acme-llm"},
+}
+
+
+def put_overrides(srv, body):
+    return requests.put(f"{srv.api}/api/v1/prices/overrides", json=body, timeout=30)
+
+
+def llm_span(srv, trace_id: str, span_id: str):
+    return next(s for s in srv.trace(trace_id)["spans"] if s["span_id"] == span_id)
+
+
+def model_costs(srv) -> dict:
+    ts = srv.get_json("/api/v1/analytics/timeseries", metric="cost", group_by="model", **{"from": "1h"})
+    return {s["group"]: s["total"] for s in ts["series"]}
+
+
+def test_price_overrides_through_the_api_and_recomputing_stored_costs(fresh_server):
+    srv = fresh_server().start()
+    spec = srv.get_json("/api/openapi.json")
+    assert {"get", "put", "delete"} <= set(spec["paths"]["/api/v1/prices/overrides"])
+    assert "post" in spec["paths"]["/api/v1/prices/recompute"]
+    assert {"ProjectCost", "ModelEntry", "PriceEntry", "RecomputeRequest"} <= set(spec["components"]["schemas"])
+    # A model no table knows: unpriced, not free.
+    old_trace, (old_span,) = send_llm_calls(srv, "acme", [ACME])
+    srv.wait_for_trace(old_trace, spans=2)
+    s = llm_span(srv, old_trace, old_span)
+    assert s["cost_source"] == "unpriced" and s["cost_usd"] is None
+    assert srv.get_json("/api/v1/prices/overrides") == {"models": [], "aliases": {}}
+
+    r = put_overrides(srv, ACME_OVERRIDES)
+    assert r.status_code == 200, r.text
+    stored = srv.get_json("/api/v1/prices/overrides")
+    assert [m["id"] for m in stored["models"]] == ["acme-llm"]
+    assert stored["models"][0]["prices"] == [{"from": "2024-01-01", "input": 2.0, "output": 10.0}]
+    assert stored["aliases"] == {"acme-prod": "acme-llm"}
+    for name in ("acme-llm", "acme-prod"):
+        q = srv.get_json("/api/v1/prices/quote", model=name, input_tokens=1_000_000, output_tokens=500_000)
+        assert (q["model_id"], q["layer"], q["cost_source"]) == ("acme-llm", "override", "computed"), q
+        assert q["cost_usd"] == pytest.approx(7.0)
+    prices = srv.get_json("/api/v1/prices")
+    assert prices["models"][0]["id"] == "acme-llm" and prices["models"][0]["layer"] == "override"
+    assert {"name": "acme-prod", "model": "acme-llm", "layer": "override"} in prices["aliases"]
+
+    # New spans are priced with the override; the stored one keeps its cost until recomputed.
+    new_trace, (new_span,) = send_llm_calls(srv, "acme", [ACME])
+    srv.wait_for_trace(new_trace, spans=2)
+    s = llm_span(srv, new_trace, new_span)
+    assert s["cost_source"] == "computed" and s["cost_usd"] == pytest.approx(7.0)
+    assert llm_span(srv, old_trace, old_span)["cost_usd"] is None
+    assert srv.trace(old_trace)["trace"]["cost_usd"] is None
+    assert model_costs(srv)["acme-llm"] == pytest.approx(7.0)
+
+    r = requests.post(f"{srv.api}/api/v1/prices/recompute", json={"from": "1h"}, timeout=60)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["spans_examined"], report["spans_changed"], report["traces_touched"]) == (2, 1, 1), report
+    assert report["to_ns"] - report["from_ns"] == pytest.approx(3600e9, rel=1e-3)
+    s = llm_span(srv, old_trace, old_span)
+    assert s["cost_source"] == "computed" and s["cost_usd"] == pytest.approx(7.0)
+    assert srv.trace(old_trace)["trace"]["cost_usd"] == pytest.approx(7.0)
+    listed = {t["trace_id"]: t["cost_usd"] for t in srv.get_json("/api/v1/traces", service="acme")["items"]}
+    assert listed[old_trace] == pytest.approx(7.0) and listed[new_trace] == pytest.approx(7.0)
+    assert model_costs(srv)["acme-llm"] == pytest.approx(14.0)
+    # The same prices again: nothing to change.
+    again = requests.post(f"{srv.api}/api/v1/prices/recompute", json={"from": "1h"}, timeout=60).json()
+    assert again["spans_changed"] == 0 and again["traces_touched"] == 0
+
+    # Refused with the reason, and the overrides in force are kept.
+    bad = [
+        ({"models": [{"id": "x", "prices": [{"from": "May 1st", "input": 1.0, "output": 1.0}]}]}, "YYYY-MM-DD"),
+        ({"models": [{"id": "x", "prices": [{"from": "2025-01-01", "input": -1.0, "output": 1.0}]}]},
+         "non-negative"),
+        ({"models": [{"id": "x", "prices": []}]}, "no prices"),
+        ({"modles": []}, "modles"),
+    ]
+    for body, reason in bad:
+        r = put_overrides(srv, body)
+        assert r.status_code == 400, (body, r.text)
+        assert reason in r.json()["error"]["message"], r.text
+    r = requests.put(f"{srv.api}/api/v1/prices/overrides", data="{", timeout=30,
+                     headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    for body in ({"from": "40d"}, {"from": "soon"}, {"from": "1h", "to": "2h"}, {}):
+        r = requests.post(f"{srv.api}/api/v1/prices/recompute", json=body, timeout=30)
+        assert r.status_code == 400, (body, r.text)
+    assert srv.get_json("/api/v1/prices/overrides")["aliases"] == {"acme-prod": "acme-llm"}
+
+    # Overrides and recomputed costs survive a restart.
+    assert srv.stop() == 0
+    srv = fresh_server(data_dir=srv.data_dir).start()
+    q = srv.get_json("/api/v1/prices/quote", model="acme-prod", input_tokens=1_000_000)
+    assert q["layer"] == "override" and q["cost_usd"] == pytest.approx(2.0)
+    assert srv.trace(old_trace)["trace"]["cost_usd"] == pytest.approx(7.0)
+    assert model_costs(srv)["acme-llm"] == pytest.approx(14.0)
+    third, (third_span,) = send_llm_calls(srv, "acme", [ACME])
+    srv.wait_for_trace(third, spans=2)
+    assert llm_span(srv, third, third_span)["cost_usd"] == pytest.approx(7.0)
+
+    # Removed, and still removed after a restart.
+    assert requests.delete(f"{srv.api}/api/v1/prices/overrides", timeout=30).status_code == 204
+    assert srv.get_json("/api/v1/prices/quote", model="acme-llm")["cost_source"] == "unpriced"
+    assert srv.stop() == 0
+    srv = fresh_server(data_dir=srv.data_dir).start()
+    assert srv.get_json("/api/v1/prices/overrides") == {"models": [], "aliases": {}}
+    assert srv.get_json("/api/v1/prices/quote", model="acme-llm")["layer"] is None

@@ -34,6 +34,9 @@ pub struct AppState {
     pub alerts: Arc<spyglass_alerts::Evaluator>,
     /// Whether webhook targets may be internal addresses (checked when a rule is saved).
     pub allow_private_webhooks: bool,
+    /// Held while price overrides change or costs are recomputed, so the stored overrides
+    /// and the engine's agree and a recomputation sees one set of prices.
+    pub price_changes: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(OpenApi)]
@@ -49,10 +52,11 @@ pub struct AppState {
         (name = "traces", description = "Traces and spans"),
         (name = "sessions", description = "Conversations: traces grouped by session id"),
         (name = "live", description = "Spans as they are committed"),
-        (name = "cost", description = "Price tables and how a model is priced"),
+        (name = "cost", description = "Price tables, how a model is priced, the project's overrides, and re-pricing stored spans"),
         (name = "security", description = "Findings (prompt injection, personal data, secrets, loops) and the guard"),
         (name = "analytics", description = "Throughput, errors, latency, tokens and cost over time; rankings; usage per user and session"),
         (name = "alerts", description = "Alert rules, their states and events"),
+        (name = "topology", description = "Which agents invoke which agents, tools and models; the agent and tool inventory"),
         (name = "ops", description = "Health and metrics")
     )
 )]
@@ -72,6 +76,11 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::findings::list_findings))
         .routes(routes!(routes::findings::finding_counts))
         .routes(routes!(routes::guard::check))
+        .routes(routes!(routes::topology::topology))
+        .routes(routes!(routes::topology::list_agents))
+        .routes(routes!(routes::topology::get_agent))
+        .routes(routes!(routes::topology::list_tools))
+        .routes(routes!(routes::topology::attack_paths))
         .routes(routes!(routes::analytics::timeseries))
         .routes(routes!(routes::analytics::top))
         .routes(routes!(routes::analytics::usage))
@@ -88,6 +97,12 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::alerts::list_templates))
         .routes(routes!(routes::prices::list_prices))
         .routes(routes!(routes::prices::quote))
+        .routes(routes!(
+            routes::prices::get_overrides,
+            routes::prices::put_overrides,
+            routes::prices::delete_overrides
+        ))
+        .routes(routes!(routes::prices::recompute))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

@@ -5,10 +5,12 @@ use crate::cost::{CostConfig, CostEngine};
 use crate::guard::GuardPolicy;
 use crate::loops::{LoopConfig, LoopDetector};
 use crate::security::{SecurityConfig, SecurityEngine};
+use crate::tools::{ToolClassifier, ToolsConfig};
 use serde::{Deserialize, Serialize};
 use spyglass_model::{Span, SpanFinding};
 
-/// Engine configuration: the `[cost]`, `[security]`, `[loops]` and `[guard]` sections.
+/// Engine configuration: the `[cost]`, `[security]`, `[loops]`, `[guard]` and `[tools]`
+/// sections.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
@@ -16,6 +18,7 @@ pub struct EngineConfig {
     pub security: SecurityConfig,
     pub loops: LoopConfig,
     pub guard: GuardPolicy,
+    pub tools: ToolsConfig,
 }
 
 pub struct Engine {
@@ -23,6 +26,9 @@ pub struct Engine {
     pub security: SecurityEngine,
     pub loops: LoopDetector,
     pub guard: GuardPolicy,
+    /// Tool categories for the inventory and attack paths (applied when they are read, so a
+    /// configuration change re-labels history).
+    pub tools: ToolClassifier,
 }
 
 impl Engine {
@@ -33,6 +39,7 @@ impl Engine {
             security: SecurityEngine::new(cfg.security.clone())?,
             loops: LoopDetector::new(cfg.loops.clone())?,
             guard: cfg.guard.clone(),
+            tools: ToolClassifier::new(&cfg.tools),
         })
     }
 

@@ -9,6 +9,7 @@ mod error;
 pub mod guard;
 pub mod loops;
 pub mod security;
+pub mod tools;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;

@@ -87,8 +87,7 @@ fn golden_pricing_cases() {
                 let project = c.project.as_deref().unwrap_or("default");
                 engine
                     .resolve(project, &c.model, c.provider.as_deref())
-                    .map(|m| m.id.as_str())
-                    == Some(want.as_str())
+                    .is_some_and(|m| m.id == *want)
             }
         };
         if source != c.expect.source || !cost_ok || !model_ok {
@@ -105,7 +104,7 @@ fn golden_pricing_cases() {
                         &c.model,
                         c.provider.as_deref()
                     )
-                    .map(|m| &m.id),
+                    .map(|m| m.id),
             ));
         }
     }

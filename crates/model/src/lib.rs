@@ -46,6 +46,7 @@ pub mod ids;
 pub mod json_text;
 pub mod query;
 pub mod span;
+pub mod topology;
 pub mod trace;
 
 pub use finding::{Category, Encoding, Field, Finding, Severity, SpanFinding, Vector};

@@ -10,6 +10,7 @@ use spyglass_engine::cost::CostConfig;
 use spyglass_engine::guard::GuardPolicy;
 use spyglass_engine::loops::LoopConfig;
 use spyglass_engine::security::SecurityConfig;
+use spyglass_engine::tools::ToolsConfig;
 use spyglass_ingest::Limits;
 use spyglass_store::duckdb::DuckDbConfig;
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ pub struct Config {
     pub guard: GuardPolicy,
     /// Alert evaluation, webhook delivery and rules kept in the file (docs/alerts.md).
     pub alerts: AlertsConfig,
+    /// Tool categories that win over the classifier (docs/topology.md).
+    pub tools: ToolsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -70,6 +73,7 @@ impl Default for Config {
             loops: LoopConfig::default(),
             guard: GuardPolicy::default(),
             alerts: AlertsConfig::default(),
+            tools: ToolsConfig::default(),
         }
     }
 }
@@ -115,6 +119,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "log_format",
     "limits",
     "alerts",
+    "tools",
     "store",
     "cost",
     "security",

@@ -6,6 +6,7 @@ use crate::config::Config;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spyglass_api::AppState;
+use spyglass_engine::cost::ProjectCost;
 use spyglass_engine::{Engine, EngineConfig};
 use spyglass_ingest::Normalizer;
 use spyglass_model::DEFAULT_PROJECT;
@@ -38,9 +39,11 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             security: cfg.security.clone(),
             loops: cfg.loops.clone(),
             guard: cfg.guard.clone(),
+            tools: cfg.tools.clone(),
         })
         .context("configuring the engine")?,
     );
+    load_price_overrides(&engine, store.as_ref()).await?;
     tracing::info!(
         prices_as_of = engine.cost.as_of(),
         secret_masking = cfg.security.secret_masking,
@@ -118,6 +121,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         metrics: api_metrics,
         alerts,
         allow_private_webhooks: cfg.alerts.allow_private_webhooks,
+        price_changes: Arc::default(),
     };
     let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let api_task = tokio::spawn({
@@ -162,6 +166,29 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Applies the price overrides set through the API before any span is priced. One that cannot
+/// be read any more (a newer binary's, or damaged) stops the start rather than pricing that
+/// project's spans wrongly.
+async fn load_price_overrides(engine: &Engine, store: &dyn Store) -> anyhow::Result<()> {
+    let stored = store
+        .price_overrides()
+        .await
+        .context("reading the stored price overrides")?;
+    for (project, json) in stored {
+        let source = format!("stored overrides of project {project}");
+        ProjectCost::from_json(&source, &json)
+            .and_then(|cost| engine.cost.set_project_overrides(&project, Some(cost)))
+            .with_context(|| {
+                format!(
+                    "the price overrides of project {project:?} (set through PUT /api/v1/prices/overrides) \
+                     cannot be used; fix or delete its row in the price_overrides table to start"
+                )
+            })?;
+        tracing::info!(project, "price overrides loaded");
+    }
+    Ok(())
+}
+
 /// Sends the demo traces through the pipeline, exactly as OTLP requests would arrive.
 async fn load_demo(pipeline: &Pipeline, project: &str) -> anyhow::Result<u64> {
     use prost::Message;
@@ -195,5 +222,47 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spyglass_engine::cost::Layer;
+    use spyglass_store::duckdb::DuckDbConfig;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unusable_stored_overrides_stop_the_start_naming_the_project() {
+        let dir = std::env::temp_dir().join(format!(
+            "spyglass-serve-overrides-{}-{}",
+            std::process::id(),
+            spyglass_model::now_ns()
+        ));
+        let cfg = DuckDbConfig {
+            memory_limit: "256MB".into(),
+            threads: 1,
+            ..Default::default()
+        };
+        let store = DuckDbStore::open(&dir, &cfg).unwrap();
+        let engine = Engine::new(&EngineConfig::default()).unwrap();
+        let good =
+            r#"{"models":[{"id":"m","prices":[{"from":"2025-01-01","input":1.0,"output":2.0}]}]}"#;
+        store.put_price_overrides("good", Some(good)).await.unwrap();
+        load_price_overrides(&engine, &store).await.unwrap();
+        let quote = engine.cost.quote("good", "m", None, 0, &Default::default());
+        assert_eq!(quote.layer, Some(Layer::Override));
+
+        for (json, reason) in [
+            ("{not json", "stored overrides of project acme"),
+            (r#"{"models":[{"id":"m","prices":[]}]}"#, "no prices"),
+        ] {
+            store.put_price_overrides("acme", Some(json)).await.unwrap();
+            let e = load_price_overrides(&engine, &store).await.unwrap_err();
+            let e = format!("{e:#}");
+            assert!(e.contains("project \"acme\"") && e.contains(reason), "{e}");
+        }
+        store.close();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -3,10 +3,12 @@
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
 mod analytics;
+mod cost;
 pub use analytics::{
     alert_rules_and_events_round_trip, analytics_timeseries_top_and_usage,
-    rollups_agree_with_a_recomputation,
+    rollups_agree_with_a_recomputation, rollups_follow_trace_structure,
 };
+pub use cost::{price_overrides_round_trip, recompute_costs_updates_summaries_and_rollups};
 
 use crate::Batch;
 use crate::Store;
@@ -32,7 +34,9 @@ macro_rules! store_conformance_tests {
             missing_things_are_none, large_batches_and_many_traces,
             list_sees_only_latest_versions, findings_filter_page_and_count,
             analytics_timeseries_top_and_usage, rollups_agree_with_a_recomputation,
-            alert_rules_and_events_round_trip);
+            rollups_follow_trace_structure,
+            alert_rules_and_events_round_trip, price_overrides_round_trip,
+            recompute_costs_updates_summaries_and_rollups);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

@@ -6,12 +6,14 @@
 //! project and every query filters on it.
 
 pub mod analytics;
+pub mod attack;
 pub mod conformance;
 pub mod duckdb;
 mod error;
 pub mod rollup;
 pub mod sketch;
 pub mod summary;
+pub mod topology;
 
 pub use error::StoreError;
 
@@ -58,6 +60,21 @@ impl From<Vec<Span>> for Batch {
             findings: Vec::new(),
         }
     }
+}
+
+/// Prices spans in place: sets `cost_usd` and `cost_source` on the ones it prices (the
+/// engine's `CostEngine::price_spans`; the store does not depend on the engine).
+pub type PriceFn = Arc<dyn Fn(&mut [Span]) + Send + Sync>;
+
+/// What [`Store::recompute_costs`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RecomputeReport {
+    /// LLM and embedding spans that started in the range.
+    pub spans_examined: u64,
+    /// Of those, spans whose stored cost or cost source changed.
+    pub spans_changed: u64,
+    /// Traces whose summary was rewritten because one of their spans changed.
+    pub traces_touched: u64,
 }
 
 #[async_trait]
@@ -115,6 +132,27 @@ pub trait Store: Send + Sync + 'static {
     /// Usage per user or per session, most expensive first.
     async fn usage(&self, project: &str, q: &UsageQuery) -> Result<Vec<Usage>>;
 
+    /// Rollups over the window grouped as the topology needs them (`topology::build` makes
+    /// the graph; every agent, tool and model the project used in the window is in them).
+    async fn topology_rows(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<topology::TopoRow>>;
+
+    /// Traces that started in the window and called one of `sink_tools` (at most
+    /// `max_traces`, newest first), with their spans and prompt-injection findings, for
+    /// `attack::paths`.
+    async fn attack_evidence(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+        sink_tools: &[String],
+        max_traces: usize,
+    ) -> Result<Vec<attack::TraceEvidence>>;
+
     /// Alert rules of a project, or of every project (for the evaluator).
     async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<AlertRule>>;
 
@@ -137,6 +175,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest event of every rule of every project (to restore alert states at start).
     async fn latest_alert_events(&self) -> Result<Vec<AlertEvent>>;
+
+    /// Per-project price overrides set through the API: (project, JSON document), as stored
+    /// by [`Store::put_price_overrides`].
+    async fn price_overrides(&self) -> Result<Vec<(String, String)>>;
+
+    /// Stores (replacing) a project's price overrides, a JSON document the store keeps as
+    /// given; `None` deletes them.
+    async fn put_price_overrides(&self, project: &str, json: Option<&str>) -> Result<()>;
+
+    /// Re-prices, with `price`, the stored versions of every LLM and embedding span of the
+    /// project that started in `[from_ns, to_ns)`, and brings everything derived from their
+    /// costs up to date: trace summaries, rollups, and whatever the backend keeps to keep
+    /// them exact as later versions arrive. Spans `price` leaves alone (a reported cost) keep
+    /// theirs. Running it again with the same prices changes nothing.
+    async fn recompute_costs(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+        price: PriceFn,
+    ) -> Result<RecomputeReport>;
 
     async fn stats(&self) -> Result<StoreStats>;
 

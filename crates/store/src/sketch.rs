@@ -93,6 +93,15 @@ impl Sketch {
         self.bins = out;
     }
 
+    /// Takes `o`'s counts out.
+    pub fn subtract(&mut self, o: &Sketch) {
+        let negated = Sketch {
+            zero: -o.zero,
+            bins: o.bins.iter().map(|(b, n)| (*b, -n)).collect(),
+        };
+        self.merge(&negated);
+    }
+
     pub fn count(&self) -> i64 {
         self.zero + self.bins.iter().map(|(_, n)| n).sum::<i64>()
     }

@@ -145,6 +145,31 @@ impl TraceState {
         (max_start, min_received)
     }
 
+    /// Spans whose usage only repeats their children's. Two instrumentations can record one
+    /// model call twice, nested: AutoGen's or LangChain's LLM span around the OpenAI client's,
+    /// both with the same usage. A span whose token counts are exactly those of its children
+    /// with usage is such a wrapper; only the children count.
+    pub fn usage_wrappers(&self) -> HashSet<SpanId, crate::Seeded> {
+        let mut child_usage: HashMap<SpanId, (i64, i64), crate::Seeded> = HashMap::default();
+        for c in self.spans.values().filter(|c| c.has_usage()) {
+            if let Some(p) = c.parent {
+                let e = child_usage.entry(p).or_default();
+                e.0 += c.tokens.input.unwrap_or(0);
+                e.1 += c.tokens.output.unwrap_or(0);
+            }
+        }
+        child_usage
+            .into_iter()
+            .filter(|(p, sum)| {
+                self.spans.get(p).is_some_and(|c| {
+                    !c.tokens.is_empty()
+                        && (c.tokens.input.unwrap_or(0), c.tokens.output.unwrap_or(0)) == *sum
+                })
+            })
+            .map(|(p, _)| p)
+            .collect()
+    }
+
     /// Computes the summary from the current contributions.
     pub fn summary(&self, trace_id: TraceId) -> TraceSummary {
         // The root, or while it has not arrived, the earliest span: name, service and previews
@@ -172,28 +197,7 @@ impl TraceState {
         let better = |cur: &Option<(bool, i64, &str)>, c: &Contribution| {
             cur.is_none_or(|(r, s, _)| (!c.is_root, c.start_ns) < (!r, s))
         };
-        // Two instrumentations can record one model call twice, nested: AutoGen's or
-        // LangChain's LLM span around the OpenAI client's, both with the same usage. A span
-        // whose token counts are exactly those of its children with usage is such a wrapper;
-        // only the children count.
-        let mut child_usage: HashMap<SpanId, (i64, i64), crate::Seeded> = HashMap::default();
-        for c in self.spans.values().filter(|c| c.has_usage()) {
-            if let Some(p) = c.parent {
-                let e = child_usage.entry(p).or_default();
-                e.0 += c.tokens.input.unwrap_or(0);
-                e.1 += c.tokens.output.unwrap_or(0);
-            }
-        }
-        let wrappers: HashSet<SpanId, crate::Seeded> = child_usage
-            .into_iter()
-            .filter(|(p, sum)| {
-                self.spans.get(p).is_some_and(|c| {
-                    !c.tokens.is_empty()
-                        && (c.tokens.input.unwrap_or(0), c.tokens.output.unwrap_or(0)) == *sum
-                })
-            })
-            .map(|(p, _)| p)
-            .collect();
+        let wrappers = self.usage_wrappers();
         for (id, c) in &self.spans {
             start = start.min(c.start_ns);
             if let Some(e) = c.end_ns {

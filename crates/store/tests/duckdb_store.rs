@@ -114,6 +114,68 @@ async fn evicted_traces_reload_their_state() {
     );
 }
 
+/// Cost recomputation with a cache too small to hold the traces: their states are loaded from
+/// storage (before the update, with the old costs the rollups hold) instead of patched in
+/// memory, and the rollups still come out exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recompute_costs_of_evicted_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DuckDbStore::open(
+        dir.path(),
+        &DuckDbConfig {
+            summary_cache_spans: 1,
+            ..config()
+        },
+    )
+    .unwrap();
+    spyglass_store::conformance::recompute_costs_updates_summaries_and_rollups(&store).await;
+}
+
+/// The same after a restart, with nothing cached and writes queued behind the recomputation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recompute_costs_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = "reprice-reopen";
+    let mut s = spyglass_store::conformance::span(p, 1, 1, None, 0, 100);
+    s.kind = spyglass_model::SpanKind::Llm;
+    s.request_model = Some("m".into());
+    s.tokens.input = Some(1_000);
+    s.cost_source = Some(spyglass_model::CostSource::Unpriced);
+    {
+        let store = DuckDbStore::open(dir.path(), &config()).unwrap();
+        store
+            .write(Arc::new(Batch::from(vec![s.clone()])))
+            .await
+            .unwrap();
+        store.close();
+    }
+    let store = Arc::new(DuckDbStore::open(dir.path(), &config()).unwrap());
+    let price: spyglass_store::PriceFn = Arc::new(|spans: &mut [spyglass_model::Span]| {
+        for s in spans {
+            s.cost_usd = s.tokens.input.map(|i| i as f64 * 1e-6);
+            s.cost_source = Some(spyglass_model::CostSource::Computed);
+        }
+    });
+    let mut sibling = spyglass_store::conformance::span(p, 1, 2, None, 5, 10);
+    sibling.received_ns += 1;
+    let (report, written) = tokio::join!(
+        store.recompute_costs(p, s.start_ns, s.start_ns + 1, price),
+        store.write(Arc::new(Batch::from(vec![sibling])))
+    );
+    written.unwrap();
+    assert_eq!(report.unwrap().spans_changed, 1);
+    let (summary, spans) = store
+        .trace(p, TraceId::from_u128(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((summary.span_count, summary.cost_usd), (2, Some(0.001)));
+    assert_eq!(
+        spans[0].cost_source,
+        Some(spyglass_model::CostSource::Computed)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,4 +205,49 @@ fn appends_join_the_open_transaction() {
         .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 0);
+}
+
+/// Recomputing costs writes the new figures into a temporary table through an appender and
+/// updates the spans by row id in the open transaction; this pins the DuckDB behaviour that
+/// relies on (a temp table reachable by the appender, rowid joins in UPDATE ... FROM).
+#[test]
+fn updates_by_row_id_from_an_appended_temp_table() {
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    conn.execute_batch("CREATE TABLE t (k INTEGER, cost DOUBLE, src UTINYINT)")
+        .unwrap();
+    conn.execute_batch("INSERT INTO t VALUES (1, NULL, 2), (2, 0.5, 1), (3, NULL, 2)")
+        .unwrap();
+    conn.execute_batch("BEGIN TRANSACTION").unwrap();
+    let rid: i64 = conn
+        .query_row("SELECT rowid FROM t WHERE k = 3", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(
+        "CREATE TEMP TABLE new_costs (rid BIGINT NOT NULL, cost DOUBLE, src UTINYINT)",
+    )
+    .unwrap();
+    {
+        let mut a = conn
+            .appender_to_catalog_and_db("new_costs", "temp", "main")
+            .unwrap();
+        a.append_row(duckdb::params![rid, 0.1 + 0.2, 1u8]).unwrap();
+        a.flush().unwrap();
+    }
+    let n = conn
+        .execute(
+            "UPDATE t SET cost = n.cost, src = n.src FROM new_costs n WHERE t.rowid = n.rid",
+            [],
+        )
+        .unwrap();
+    conn.execute_batch("DROP TABLE new_costs; COMMIT").unwrap();
+    assert_eq!(n, 1);
+    let (cost, src): (f64, u8) = conn
+        .query_row("SELECT cost, src FROM t WHERE k = 3", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((cost, src), (0.1 + 0.2, 1), "bit-exact");
+    let untouched: Option<f64> = conn
+        .query_row("SELECT cost FROM t WHERE k = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(untouched, None);
 }

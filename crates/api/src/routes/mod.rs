@@ -7,4 +7,5 @@ pub mod live;
 pub mod ops;
 pub mod prices;
 pub mod sessions;
+pub mod topology;
 pub mod traces;

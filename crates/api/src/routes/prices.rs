@@ -1,13 +1,18 @@
 //! `/api/v1/prices`: the prices a project's spans are costed with, and how one model name is
-//! priced (which entry, from which layer, at what cost), to answer "why is this unpriced?".
+//! priced (which entry, from which layer, at what cost), to answer "why is this unpriced?";
+//! the project's own overrides, and re-pricing stored spans after a price change.
 
 use crate::AppState;
-use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
-use crate::params::parse_time;
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, ErrorBody};
+use crate::params::{parse_time, rfc3339};
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use spyglass_model::Tokens;
+use spyglass_engine::cost::{CostEngine, ProjectCost};
+use spyglass_model::{Span, Tokens};
+use spyglass_store::PriceFn;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -25,7 +30,8 @@ pub struct PriceModelView {
     pub provider: Option<String>,
     /// Names and aliases this entry answers to.
     pub names: Vec<String>,
-    /// `project`, `config` or `table`.
+    /// `override` (set through the API), `project` (the configuration's section for the
+    /// project), `config` or `table`.
     pub layer: String,
     /// Effective-dated prices, US$ per million tokens: `from`, `input`, `output`,
     /// `cache_read`, `cache_write`, `reasoning`, `audio_input`, `audio_output`, `tiers`.
@@ -93,6 +99,7 @@ pub struct QuoteView {
     pub candidates: Vec<String>,
     /// The price entry used; null when the model is unpriced.
     pub model_id: Option<String>,
+    /// Where the entry came from: `override`, `project`, `config` or `table`.
     pub layer: Option<String>,
     pub cost_usd: Option<f64>,
     /// `computed` or `unpriced`.
@@ -132,5 +139,162 @@ pub async fn quote(
         layer: q.layer.map(|l| l.as_str().to_string()),
         cost_usd: q.cost_usd,
         cost_source: q.source.as_str().to_string(),
+    }))
+}
+
+/// The project's price overrides (no models and no aliases when none are set).
+#[utoipa::path(get, path = "/api/v1/prices/overrides", tag = "cost",
+    responses((status = 200, body = ProjectCost)))]
+pub async fn get_overrides(State(st): State<AppState>) -> Json<ProjectCost> {
+    Json(
+        st.engine
+            .cost
+            .project_overrides(&st.project)
+            .unwrap_or_default(),
+    )
+}
+
+/// Replaces the project's price overrides: models (new ones, or entries replacing the tables'
+/// for the names they match) and aliases, searched before the configuration and the bundled
+/// table. They apply to spans received from now on and survive restarts; spans already
+/// stored keep their cost until `POST /api/v1/prices/recompute`.
+#[utoipa::path(put, path = "/api/v1/prices/overrides", tag = "cost", request_body = ProjectCost,
+    responses((status = 200, body = ProjectCost), (status = 400, body = ErrorBody)))]
+pub async fn put_overrides(
+    State(st): State<AppState>,
+    ApiJson(cost): ApiJson<ProjectCost>,
+) -> ApiResult<Json<ProjectCost>> {
+    let bad = |e: spyglass_engine::EngineError| ApiError::BadRequest(e.to_string());
+    CostEngine::check_project_overrides(&st.project, &cost).map_err(bad)?;
+    // Stored first, then applied: a failed write leaves the prices as they were. One change
+    // at a time, so the store and the engine cannot end up holding different ones.
+    let _one_at_a_time = st.price_changes.lock().await;
+    st.store
+        .put_price_overrides(&st.project, Some(&cost.to_json()))
+        .await?;
+    st.engine
+        .cost
+        .set_project_overrides(&st.project, Some(cost.clone()))
+        .map_err(bad)?;
+    tracing::info!(
+        project = %st.project,
+        models = cost.models.len(),
+        aliases = cost.aliases.len(),
+        "price overrides set"
+    );
+    Ok(Json(cost))
+}
+
+/// Removes the project's price overrides.
+#[utoipa::path(delete, path = "/api/v1/prices/overrides", tag = "cost",
+    responses((status = 204)))]
+pub async fn delete_overrides(State(st): State<AppState>) -> ApiResult<StatusCode> {
+    let _one_at_a_time = st.price_changes.lock().await;
+    st.store.put_price_overrides(&st.project, None).await?;
+    st.engine
+        .cost
+        .set_project_overrides(&st.project, None)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    tracing::info!(project = %st.project, "price overrides removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Longest range one recomputation may cover.
+pub const MAX_RECOMPUTE_NS: i64 = 31 * 24 * 3_600 * 1_000_000_000;
+
+/// A time as a JSON number (Unix ns) or string (Unix ns, RFC 3339, or a duration back).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TimeArg {
+    Ns(i64),
+    Text(String),
+}
+
+impl TimeArg {
+    fn ns(&self, name: &str) -> ApiResult<i64> {
+        match self {
+            TimeArg::Ns(v) => Ok(*v),
+            TimeArg::Text(v) => parse_time(name, v),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecomputeRequest {
+    /// Re-price spans that started at or after this time: Unix ns, RFC 3339, or a duration
+    /// back from now (`24h`).
+    #[schema(value_type = String, example = "24h")]
+    from: TimeArg,
+    /// ... and before this one; default now. At most 31 days after `from`.
+    #[schema(value_type = Option<String>)]
+    to: Option<TimeArg>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecomputeView {
+    pub from_ns: i64,
+    pub from_time: String,
+    pub to_ns: i64,
+    pub to_time: String,
+    /// LLM and embedding spans that started in the range.
+    pub spans_examined: u64,
+    /// Spans whose cost or cost source changed (reported costs never do).
+    pub spans_changed: u64,
+    /// Traces whose cost was updated.
+    pub traces_touched: u64,
+}
+
+/// Re-prices the project's stored LLM and embedding spans that started in the range with the
+/// prices in effect now (after a change of overrides or of the configuration), and updates
+/// their traces' costs and the cost analytics. Reported costs are kept. Running it twice
+/// changes nothing the second time.
+#[utoipa::path(post, path = "/api/v1/prices/recompute", tag = "cost",
+    request_body = RecomputeRequest,
+    responses((status = 200, body = RecomputeView), (status = 400, body = ErrorBody)))]
+pub async fn recompute(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<RecomputeRequest>,
+) -> ApiResult<Json<RecomputeView>> {
+    let from = req.from.ns("from")?;
+    let to = match &req.to {
+        Some(t) => t.ns("to")?,
+        None => spyglass_model::now_ns(),
+    };
+    if from >= to {
+        return Err(ApiError::BadRequest("from must be before to".into()));
+    }
+    if to - from > MAX_RECOMPUTE_NS {
+        return Err(ApiError::BadRequest(
+            "the range is longer than 31 days; recompute it in parts".into(),
+        ));
+    }
+    let engine = st.engine.clone();
+    let price: PriceFn = Arc::new(move |spans: &mut [Span]| engine.cost.price_spans(spans));
+    // The prices cannot change halfway through.
+    let _one_at_a_time = st.price_changes.lock().await;
+    let started = std::time::Instant::now();
+    let r = st
+        .store
+        .recompute_costs(&st.project, from, to, price)
+        .await?;
+    tracing::info!(
+        project = %st.project,
+        from = %rfc3339(from),
+        to = %rfc3339(to),
+        spans_examined = r.spans_examined,
+        spans_changed = r.spans_changed,
+        traces_touched = r.traces_touched,
+        ms = started.elapsed().as_millis() as u64,
+        "recomputed span costs"
+    );
+    Ok(Json(RecomputeView {
+        from_ns: from,
+        from_time: rfc3339(from),
+        to_ns: to,
+        to_time: rfc3339(to),
+        spans_examined: r.spans_examined,
+        spans_changed: r.spans_changed,
+        traces_touched: r.traces_touched,
     }))
 }

@@ -26,6 +26,7 @@ pub struct Meta {
 }
 
 /// One model and its prices over time, as written in a price file or the configuration.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
@@ -37,7 +38,34 @@ pub struct ModelEntry {
     /// Names and deployment aliases that mean this model; `id` when empty.
     #[serde(rename = "match", default)]
     pub names: Vec<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<PriceEntrySchema>))]
     pub prices: Vec<PriceEntry>,
+}
+
+// The OpenAPI schema of `PriceEntry`, spelled out: a derived one renders the flattened rates
+// as an `allOf` whose rates part, closed to other fields, would refuse `from`.
+/// A price in effect from a day on, US dollars per million tokens.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = PriceEntry)]
+#[allow(dead_code)]
+struct PriceEntrySchema {
+    /// First day (UTC, YYYY-MM-DD) this price applies.
+    from: String,
+    /// US dollars per million input tokens (uncached).
+    input: f64,
+    /// US dollars per million output tokens.
+    output: f64,
+    /// Per million cached input tokens read; default the input rate.
+    cache_read: Option<f64>,
+    /// Per million input tokens written to the cache; default the input rate.
+    cache_write: Option<f64>,
+    /// Per million reasoning tokens; default the output rate.
+    reasoning: Option<f64>,
+    audio_input: Option<f64>,
+    audio_output: Option<f64>,
+    /// Long-context tiers.
+    tiers: Option<Vec<TierEntry>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -68,22 +96,25 @@ pub struct Rates {
     pub audio_output: Option<PerMillion>,
 }
 
+// Rates are spelled `f64` rather than `PerMillion`: the OpenAPI schema cannot follow an alias.
 /// Long-context pricing: a request with more input tokens than the threshold is priced
-/// entirely at these rates; a rate left out keeps the base price.
+/// entirely at these rates (US dollars per million tokens); a rate left out keeps the base
+/// price.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierEntry {
     pub above_input_tokens: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<PerMillion>,
+    pub input: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<PerMillion>,
+    pub output: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_read: Option<PerMillion>,
+    pub cache_read: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cache_write: Option<PerMillion>,
+    pub cache_write: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<PerMillion>,
+    pub reasoning: Option<f64>,
 }
 
 /// A validated model: prices sorted by effective time.

@@ -318,7 +318,12 @@ async fn check_against_oracle(store: &dyn Store, p: &str, sent: &[Span], seed: u
     let groups: [Dimension; 4] = [
         (None, |_| None),
         (Some(GroupBy::Model), |s| s.model().map(str::to_string)),
-        (Some(GroupBy::Agent), |s| s.agent_name.clone()),
+        // No span here has a parent: an agent span runs in itself (named by its agent name,
+        // else its span name), any other in its own agent name.
+        (Some(GroupBy::Agent), |s| match s.kind {
+            SpanKind::Agent => Some(s.agent_name.clone().unwrap_or_else(|| s.name.clone())),
+            _ => s.agent_name.clone(),
+        }),
         (Some(GroupBy::Tool), |s| s.tool_name.clone()),
     ];
     for (group_by, group) in groups {
@@ -553,4 +558,115 @@ pub async fn alert_rules_and_events_round_trip(store: &dyn Store) {
         "another project's rule"
     );
     assert_eq!(store.alert_rules(Some(p)).await.unwrap(), vec![b]);
+}
+
+/// Property: in traces with structure (agents calling sub-agents, tools and models, LLM
+/// wrappers around client spans) whose spans arrive children first, in random batches and
+/// more than once, the rollups kept incrementally equal a derivation from the finished traces:
+/// every span in the agent it ran in, sub-agents under their caller, wrapper usage counted once.
+pub async fn rollups_follow_trace_structure(store: &dyn Store) {
+    use crate::rollup::{RollupAgg, derive};
+    use crate::summary::{Contribution, TraceState};
+    for seed in 0..8u64 {
+        let p = format!("rollup-tree-{seed}");
+        let project: std::sync::Arc<str> = p.as_str().into();
+        let mut r = Rng(seed * 104_729 + 3);
+        let mut sent = Vec::new();
+        for trace in 1..=(1 + r.below(4) as u128) {
+            let n = 2 + r.below(15);
+            for id in 1..=n {
+                let mut s = random_version(&mut r, &p, trace, id);
+                // Parents precede children in id order, so every tree is connected.
+                s.parent_span_id =
+                    (id > 1).then(|| spyglass_model::SpanId::from_u64(1 + r.below(id - 1)));
+                if s.kind == SpanKind::Agent {
+                    s.agent_name = Some(r.pick(&["planner", "coder", "critic"]).to_string());
+                } else if r.below(3) > 0 {
+                    s.agent_name = None;
+                }
+                sent.push(s.clone());
+                if r.below(3) == 0 {
+                    let mut retry = s;
+                    retry.received_ns += 1;
+                    sent.push(retry);
+                }
+            }
+            // A wrapper: an LLM span around a client span with the same usage.
+            let mut outer = random_version(&mut r, &p, trace, 1000);
+            outer.kind = SpanKind::Llm;
+            outer.request_model = Some("gpt-4o".into());
+            outer.tokens = Tokens {
+                input: Some(70),
+                output: Some(30),
+                total: Some(100),
+                ..Tokens::default()
+            };
+            outer.cost_usd = Some(0.01);
+            outer.parent_span_id = Some(spyglass_model::SpanId::from_u64(1));
+            let mut inner = outer.clone();
+            inner.span_id = spyglass_model::SpanId::from_u64(1001);
+            inner.parent_span_id = Some(outer.span_id);
+            sent.extend([inner, outer]);
+        }
+        // Children first (ids descending), as exporters send them, then random batches.
+        sent.sort_by_key(|s| std::cmp::Reverse(s.span_id.as_u64()));
+        let mut rest = &sent[..];
+        while !rest.is_empty() {
+            let n = (1 + r.below(6) as usize).min(rest.len());
+            write(store, rest[..n].to_vec()).await;
+            rest = &rest[n..];
+        }
+        // The oracle: each finished trace derived at once.
+        let mut want: HashMap<(i64, Option<String>, SpanKind), RollupAgg> = HashMap::new();
+        let mut traces: HashMap<u128, TraceState> = HashMap::new();
+        for s in &sent {
+            traces
+                .entry(s.trace_id.as_u128())
+                .or_default()
+                .apply(s.span_id, Contribution::of(s));
+        }
+        for st in traces.values() {
+            for (k, a) in derive(&project, st) {
+                want.entry((k.minute_ns, k.agent_name, k.kind))
+                    .or_default()
+                    .merge(&a);
+            }
+        }
+        for compacted in [false, true] {
+            if compacted {
+                store.compact().await.expect("compact");
+            }
+            for kind in [SpanKind::Agent, SpanKind::Llm, SpanKind::Tool] {
+                for (metric, pick) in [
+                    (
+                        Metric::Count,
+                        (|a: &RollupAgg| a.count as f64) as fn(&RollupAgg) -> f64,
+                    ),
+                    (Metric::Tokens, |a: &RollupAgg| a.tokens[5] as f64),
+                    (Metric::Errors, |a: &RollupAgg| a.errors as f64),
+                ] {
+                    let mut q = ts_query(metric, Some(GroupBy::Agent), 60);
+                    q.from_ns = T0 - 10 * MINUTE_NS;
+                    q.to_ns = T0 + 20 * MINUTE_NS;
+                    q.filter.kind = Some(kind);
+                    let ts = series(store, &p, &q).await;
+                    let mut got: HashMap<(i64, Option<String>), f64> = HashMap::new();
+                    for s in ts.series {
+                        for pt in s.points.into_iter().filter(|pt| pt.value != Some(0.0)) {
+                            got.insert((pt.t_ns, s.group.clone()), pt.value.unwrap());
+                        }
+                    }
+                    let expected: HashMap<(i64, Option<String>), f64> = want
+                        .iter()
+                        .filter(|((_, _, k), a)| *k == kind && pick(a) != 0.0)
+                        .map(|((m, g, _), a)| ((*m, g.clone()), pick(a)))
+                        .collect();
+                    assert_eq!(
+                        got, expected,
+                        "seed {seed}, {kind:?}, {metric:?}, compacted {compacted}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -6,9 +6,12 @@ mod alerts;
 mod arrow;
 mod cache;
 mod metrics;
+mod prices;
 mod read;
+mod recompute;
 mod rollups;
 mod schema;
+mod topology;
 mod writer;
 
 pub use metrics::StoreMetrics;
@@ -17,7 +20,7 @@ pub use metrics::StoreMetrics;
 pub const MIGRATION_COUNT: usize = schema::MIGRATIONS.len();
 
 use crate::analytics;
-use crate::{Batch, Result, Store, StoreError, StoreStats};
+use crate::{Batch, PriceFn, RecomputeReport, Result, Store, StoreError, StoreStats};
 use async_trait::async_trait;
 use duckdb::{Config, Connection};
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,7 @@ use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, Tra
 use spyglass_model::{
     Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
 };
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -78,6 +82,12 @@ impl Default for DuckDbConfig {
 
 pub const DB_FILE: &str = "spyglass.duckdb";
 
+/// Cost recomputation works through its range in slices of about this many LLM and
+/// embedding span versions, each slice one job per writer: a writer commits the spans queued
+/// meanwhile between two slices, so ingest waits for one slice's re-pricing at most (well
+/// under a second), never for the whole range.
+const REPRICE_SLICE_SPANS: i64 = 20_000;
+
 pub struct DuckDbStore {
     writers: Mutex<Vec<Sender<writer::Job>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -108,7 +118,7 @@ impl DuckDbStore {
         tracing::info!(path = %path.display(), schema_version = version, "opened DuckDB store");
         if was > 0 && was < 3 {
             let started = std::time::Instant::now();
-            let rows = rollups::rebuild(&base, None, None, None)?;
+            let rows = rollups::rebuild(&base)?;
             tracing::info!(
                 rows,
                 ms = started.elapsed().as_millis() as u64,
@@ -212,10 +222,10 @@ impl Store for DuckDbStore {
             }
             for (tx, _) in writers.iter().zip(&involved).filter(|(_, inv)| **inv) {
                 let (ack, done) = tokio::sync::oneshot::channel();
-                tx.send(writer::Job {
+                tx.send(writer::Job::Write(writer::WriteJob {
                     batch: batch.clone(),
                     ack,
-                })
+                }))
                 .map_err(|_| StoreError::Closed)?;
                 self.metrics.queue_depth.inc();
                 acks.push(done);
@@ -385,6 +395,32 @@ impl Store for DuckDbStore {
         .await
     }
 
+    async fn topology_rows(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<crate::topology::TopoRow>> {
+        let project = project.to_string();
+        self.read(move |c| topology::rows(c, &project, from_ns, to_ns))
+            .await
+    }
+
+    async fn attack_evidence(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+        sink_tools: &[String],
+        max_traces: usize,
+    ) -> Result<Vec<crate::attack::TraceEvidence>> {
+        let (project, sinks) = (project.to_string(), sink_tools.to_vec());
+        self.read(move |c| {
+            topology::attack_evidence(c, &project, from_ns, to_ns, &sinks, max_traces)
+        })
+        .await
+    }
+
     async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<AlertRule>> {
         let project = project.map(str::to_string);
         self.read(move |c| alerts::rules(c, project.as_deref()))
@@ -421,6 +457,60 @@ impl Store for DuckDbStore {
 
     async fn latest_alert_events(&self) -> Result<Vec<AlertEvent>> {
         self.read(alerts::latest_events).await
+    }
+
+    async fn price_overrides(&self) -> Result<Vec<(String, String)>> {
+        self.read(prices::overrides).await
+    }
+
+    async fn put_price_overrides(&self, project: &str, json: Option<&str>) -> Result<()> {
+        let (project, json) = (project.to_string(), json.map(str::to_string));
+        self.read(move |c| prices::put_overrides(c, &project, json.as_deref()))
+            .await
+    }
+
+    async fn recompute_costs(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+        price: PriceFn,
+    ) -> Result<RecomputeReport> {
+        let mut report = RecomputeReport::default();
+        let mut traces = HashSet::new();
+        let slices = {
+            let project = project.to_string();
+            self.read(move |c| recompute::slices(c, &project, from_ns, to_ns, REPRICE_SLICE_SPANS))
+                .await?
+        };
+        for (start, end) in slices {
+            // Each writer re-prices the traces it owns, on its own thread, between commits.
+            let mut pending = Vec::new();
+            {
+                let writers = self.writers.lock().expect("writers lock");
+                if writers.is_empty() {
+                    return Err(StoreError::Closed);
+                }
+                for tx in writers.iter() {
+                    let (ack, done) = tokio::sync::oneshot::channel();
+                    let (project, price) = (project.to_string(), price.clone());
+                    let task = move |w: &mut writer::Writer| {
+                        let _ = ack.send(w.reprice(&project, start, end, &price));
+                    };
+                    tx.send(writer::Job::Task(Box::new(task)))
+                        .map_err(|_| StoreError::Closed)?;
+                    pending.push(done);
+                }
+            }
+            for done in pending {
+                let part = done.await.map_err(|_| StoreError::Closed)??;
+                report.spans_examined += part.spans_examined;
+                report.spans_changed += part.spans_changed;
+                traces.extend(part.traces);
+            }
+        }
+        report.traces_touched = traces.len() as u64;
+        Ok(report)
     }
 
     async fn stats(&self) -> Result<StoreStats> {

@@ -26,13 +26,14 @@ const SPAN_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-', ''), s.
     s.attributes, coalesce(r.attributes, '{}'), s.events, s.links, s.conventions, \
     s.unmapped_keys, s.received_ns";
 
-/// The same columns without the bulky payloads, for trees and summaries.
+/// The same columns without the bulky payloads, for trees and summaries (typed NULLs: an
+/// untyped one comes back as a column the row reader cannot read).
 const SPAN_OUTLINE_COLS: &str = "s.project_id, replace(s.trace_id::VARCHAR, '-', ''), s.span_id, s.parent_span_id, \
     s.name, coalesce(r.service_name, 'unknown_service'), coalesce(r.scope_name, ''), r.environment, s.otel_kind, s.kind, s.start_ns, s.end_ns, \
     s.duration_ns, s.status, s.status_message, s.session_id, s.user_id, s.agent_name, s.agent_id, \
     s.tool_name, s.provider, s.request_model, s.response_model, s.input_tokens, s.output_tokens, \
     s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens, s.total_tokens, s.cost_usd, \
-    s.cost_source, NULL, NULL, '{}', '{}', NULL, NULL, s.conventions, \
+    s.cost_source, NULL::VARCHAR, NULL::VARCHAR, '{}', '{}', NULL::VARCHAR, NULL::VARCHAR, s.conventions, \
     s.unmapped_keys, s.received_ns";
 
 pub(super) const LATEST: &str = "QUALIFY row_number() OVER (PARTITION BY span_id ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1";
@@ -391,6 +392,64 @@ fn spans_in_window(
             .collect::<duckdb::Result<_>>()?,
     };
     raw.into_iter().map(SpanRow::into_span).collect()
+}
+
+/// The latest version of every span of many traces: outline columns, plus the input and
+/// output of root spans (what a trace's summary state keeps). The ids go through a temporary
+/// table, so each chunk of traces costs one scan (a semi-join), not one query per trace.
+pub fn latest_spans_of_traces(
+    conn: &Connection,
+    project: &str,
+    traces: &[TraceId],
+) -> Result<Vec<Span>> {
+    let cols = SPAN_OUTLINE_COLS.replacen(
+        "s.cost_source, NULL::VARCHAR, NULL::VARCHAR,",
+        "s.cost_source, CASE WHEN s.parent_span_id IS NULL THEN s.input END, \
+         CASE WHEN s.parent_span_id IS NULL THEN s.output END,",
+        1,
+    );
+    debug_assert_ne!(cols, SPAN_OUTLINE_COLS);
+    let ids = "(SELECT id::UUID FROM wanted_traces)";
+    let mut out = Vec::new();
+    for chunk in traces.chunks(20_000) {
+        conn.execute_batch("CREATE OR REPLACE TEMP TABLE wanted_traces (id VARCHAR NOT NULL)")?;
+        {
+            let mut app = conn.appender_to_catalog_and_db("wanted_traces", "temp", "main")?;
+            for t in chunk {
+                app.append_row([uuid_text(*t)])?;
+            }
+            app.flush()?;
+        }
+        // Every version of the traces' summaries bounds where their spans are (a superset of
+        // the latest versions' bounds), so the scan reads only the row groups in between.
+        let bounds: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = conn.query_row(
+            &format!(
+                "SELECT min(start_ns), max(max_start_ns), min(min_received_ns), max(last_received_ns) \
+                 FROM trace_summaries WHERE project_id = ? AND trace_id IN {ids}"
+            ),
+            [project],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        if let (Some(lo), Some(hi), Some(rlo), Some(rhi)) = bounds {
+            let sql = format!(
+                "SELECT {cols} FROM (SELECT * FROM spans WHERE project_id = ? AND trace_id IN {ids} \
+                 AND start_ns BETWEEN ? AND ? AND received_ns BETWEEN ? AND ? \
+                 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id \
+                 ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1) s \
+                 LEFT JOIN (SELECT DISTINCT ON (project_id, resource_id) * FROM resources) r \
+                 ON r.project_id = s.project_id AND r.resource_id = s.resource_id"
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let raw: Vec<SpanRow> = stmt
+                .query_map(duckdb::params![project, lo, hi, rlo, rhi], span_row)?
+                .collect::<duckdb::Result<_>>()?;
+            for row in raw {
+                out.push(row.into_span()?);
+            }
+        }
+        conn.execute_batch("DROP TABLE wanted_traces")?;
+    }
+    Ok(out)
 }
 
 pub fn trace(

@@ -3,14 +3,14 @@
 
 use super::read::{Filter, b, latest_summaries};
 use crate::analytics::BucketRow;
-use crate::rollup::{MINUTE_NS, RollupAgg, RollupDeltas, RollupKey};
+use crate::rollup::{Derived, RollupAgg, RollupDeltas, RollupKey, derive};
 use crate::sketch::Sketch;
-use crate::summary::Contribution;
+use crate::summary::{Contribution, TraceState};
 use crate::{Result, StoreError};
 use duckdb::types::Value;
 use duckdb::{Connection, Row, ToSql, params};
 use spyglass_model::analytics::{AnalyticsFilter, GroupBy, TopEntry, Usage, UsageBy};
-use spyglass_model::{SpanKind, Tokens};
+use spyglass_model::{SpanId, SpanKind, Tokens};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 /// faster).
 pub const COMPACT_AFTER: u64 = 20_000;
 
-const MEASURES: &str = "span_count, error_count, duration_ns, input_tokens, output_tokens, \
+pub(super) const MEASURES: &str = "span_count, error_count, duration_ns, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, reasoning_tokens, total_tokens, cost_nano_usd, priced";
 
 /// Appends the deltas (in the caller's transaction); returns the rows written.
@@ -44,6 +44,7 @@ fn append_rows<'a>(
             k.dims_id(),
             &*k.service_name,
             k.agent_name.as_deref(),
+            k.caller.as_deref(),
             k.model.as_deref(),
             k.tool_name.as_deref(),
             k.kind.code(),
@@ -67,7 +68,7 @@ fn append_rows<'a>(
 }
 
 /// Reads the measures starting at column `at` (the order of `MEASURES`, then the sketch).
-fn agg_at(r: &Row, at: usize) -> duckdb::Result<RollupAgg> {
+pub(super) fn agg_at(r: &Row, at: usize) -> duckdb::Result<RollupAgg> {
     let n = |i: usize| r.get::<_, i64>(at + i);
     Ok(RollupAgg {
         count: n(0)?,
@@ -80,7 +81,7 @@ fn agg_at(r: &Row, at: usize) -> duckdb::Result<RollupAgg> {
     })
 }
 
-fn sketch(bytes: &[u8]) -> Result<Sketch> {
+pub(super) fn sketch(bytes: &[u8]) -> Result<Sketch> {
     Sketch::from_bytes(bytes).ok_or_else(|| StoreError::Corrupt {
         column: "rollups_minute.latency",
         message: "undecodable sketch".into(),
@@ -96,8 +97,8 @@ pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
     let mut before = 0;
     {
         let mut stmt = conn.prepare(&format!(
-            "SELECT r.project_id, r.minute_ns, r.dims_id, r.service_name, r.agent_name, r.model, \
-             r.tool_name, r.kind, r.is_error, {}, r.latency FROM rollups_minute r JOIN {dups} d \
+            "SELECT r.project_id, r.minute_ns, r.dims_id, r.service_name, r.agent_name, r.caller, \
+             r.model, r.tool_name, r.kind, r.is_error, {}, r.latency FROM rollups_minute r JOIN {dups} d \
              ON r.project_id = d.project_id AND r.minute_ns = d.minute_ns AND r.dims_id = d.dims_id",
             MEASURES
                 .split(", ")
@@ -111,9 +112,9 @@ pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
             let project: String = r.get(0)?;
             let minute: i64 = r.get(1)?;
             let dims: u64 = r.get(2)?;
-            let mut agg = agg_at(r, 9)?;
-            agg.latency = sketch(&r.get::<_, Vec<u8>>(20)?)?;
-            let kind: u8 = r.get(7)?;
+            let mut agg = agg_at(r, 10)?;
+            agg.latency = sketch(&r.get::<_, Vec<u8>>(21)?)?;
+            let kind: u8 = r.get(8)?;
             let entry = merged
                 .entry((project.clone(), minute, dims))
                 .or_insert_with(|| {
@@ -123,10 +124,11 @@ pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
                             minute_ns: minute,
                             service_name: r.get::<_, String>(3).unwrap_or_default().into(),
                             agent_name: r.get(4).ok().flatten(),
-                            model: r.get(5).ok().flatten(),
-                            tool_name: r.get(6).ok().flatten(),
+                            caller: r.get(5).ok().flatten(),
+                            model: r.get(6).ok().flatten(),
+                            tool_name: r.get(7).ok().flatten(),
                             kind: SpanKind::from_code(kind).unwrap_or(SpanKind::Other),
-                            is_error: r.get(8).unwrap_or(false),
+                            is_error: r.get(9).unwrap_or(false),
                         },
                         RollupAgg::default(),
                     )
@@ -145,90 +147,86 @@ pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
     Ok((before, keep.len()))
 }
 
-/// Recomputes the rollups of `[from_ns, to_ns)` (whole minutes; every minute when `None`)
-/// from the latest finished version of each span, replacing what is there, in one
-/// transaction. Used after an upgrade that adds rollups to a store that has spans, and after
-/// span costs were recomputed.
-pub fn rebuild(
-    conn: &Connection,
-    project: Option<&str>,
-    from_ns: Option<i64>,
-    to_ns: Option<i64>,
-) -> Result<usize> {
-    let mut f = Filter::default();
-    if let Some(p) = project {
-        f.add("project_id = ?", vec![b(p.to_string())]);
-    }
-    if let Some(v) = from_ns {
-        f.add(
-            "minute_ns >= ?",
-            vec![b(v.div_euclid(MINUTE_NS) * MINUTE_NS)],
-        );
-    }
-    if let Some(v) = to_ns {
-        f.add("minute_ns < ?", vec![b(v)]);
-    }
-    let spans_where = f.sql().replace("minute_ns", "start_ns");
+/// Builds the rollups of every stored span from scratch (the latest version of each, trace by
+/// trace, as the writer would have), replacing what is there, in one transaction. Used when an
+/// upgrade adds rollups to a store that already has spans.
+pub fn rebuild(conn: &Connection) -> Result<usize> {
     conn.execute_batch("BEGIN TRANSACTION")?;
     let run = || -> Result<usize> {
-        conn.execute(
-            &format!("DELETE FROM rollups_minute WHERE {}", f.sql()),
-            f.refs().as_slice(),
-        )?;
-        let sql = format!(
-            "SELECT s.project_id, s.start_ns, s.end_ns, coalesce(r.service_name, 'unknown_service'), \
-             s.agent_name, coalesce(s.response_model, s.request_model), s.tool_name, s.kind, s.status, \
+        conn.execute_batch("DELETE FROM rollups_minute")?;
+        let sql = "SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, \
+             s.end_ns, coalesce(r.service_name, 'unknown_service'), s.agent_name, \
+             coalesce(s.response_model, s.request_model), s.tool_name, s.kind, s.status, \
              s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, \
              s.reasoning_tokens, s.total_tokens, s.cost_usd \
-             FROM (SELECT * FROM spans WHERE {spans_where} \
+             FROM (SELECT * FROM spans \
                    QUALIFY row_number() OVER (PARTITION BY project_id, trace_id, span_id \
                    ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1) s \
              LEFT JOIN (SELECT DISTINCT ON (project_id, resource_id) project_id, resource_id, service_name FROM resources) r \
              ON r.project_id = s.project_id AND r.resource_id = s.resource_id \
-             WHERE s.end_ns IS NOT NULL"
-        );
+             ORDER BY s.project_id, s.trace_id";
         let mut deltas = RollupDeltas::default();
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query(f.refs().as_slice())?;
+        let mut current: Option<(Arc<str>, duckdb::types::Value)> = None;
+        let mut state = TraceState::default();
+        let mut flush = |current: &Option<(Arc<str>, duckdb::types::Value)>,
+                         state: &mut TraceState| {
+            if let Some((project, _)) = current {
+                deltas.change(Derived::default(), &derive(project, state));
+            }
+            *state = TraceState::default();
+        };
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let project: Arc<str> = r.get::<_, String>(0)?.into();
-            let kind = SpanKind::from_code(r.get(7)?).unwrap_or(SpanKind::Other);
+            let project: String = r.get(0)?;
+            let trace: duckdb::types::Value = r.get(1)?;
+            if current
+                .as_ref()
+                .is_none_or(|(p, t)| **p != *project || *t != trace)
+            {
+                flush(&current, &mut state);
+                current = Some((project.into(), trace));
+            }
+            let kind = SpanKind::from_code(r.get(11)?).unwrap_or(SpanKind::Other);
             let usage = kind.counts_usage();
+            let parent: Option<u64> = r.get(3)?;
+            let end_ns: Option<i64> = r.get(6)?;
             let c = Contribution {
-                finished: true,
+                finished: end_ns.is_some(),
                 received_ns: 0,
-                is_root: false,
-                parent: None,
-                start_ns: r.get(1)?,
-                end_ns: r.get(2)?,
-                name: String::new(),
-                service_name: r.get::<_, String>(3)?.into(),
+                is_root: parent.is_none(),
+                parent: parent.map(SpanId::from_u64),
+                start_ns: r.get(5)?,
+                end_ns,
+                name: r.get(4)?,
+                service_name: r.get::<_, String>(7)?.into(),
                 environment: None,
                 kind,
-                is_error: r.get::<_, u8>(8)? == spyglass_model::Status::Error.code(),
+                is_error: r.get::<_, u8>(12)? == spyglass_model::Status::Error.code(),
                 tokens: if usage {
                     Tokens {
-                        input: r.get(9)?,
-                        output: r.get(10)?,
-                        cache_read: r.get(11)?,
-                        cache_write: r.get(12)?,
-                        reasoning: r.get(13)?,
-                        total: r.get(14)?,
+                        input: r.get(13)?,
+                        output: r.get(14)?,
+                        cache_read: r.get(15)?,
+                        cache_write: r.get(16)?,
+                        reasoning: r.get(17)?,
+                        total: r.get(18)?,
                     }
                 } else {
                     Tokens::default()
                 },
-                cost_usd: if usage { r.get(15)? } else { None },
+                cost_usd: if usage { r.get(19)? } else { None },
                 session_id: None,
                 user_id: None,
-                agent_name: r.get(4)?,
-                tool_name: r.get(6)?,
-                model: r.get(5)?,
+                agent_name: r.get(8)?,
+                tool_name: r.get(10)?,
+                model: r.get(9)?,
                 input_preview: None,
                 output_preview: None,
             };
-            deltas.replace(&project, None, &c);
+            state.apply(SpanId::from_u64(r.get(2)?), c);
         }
+        flush(&current, &mut state);
         append(conn, deltas)
     };
     match run() {

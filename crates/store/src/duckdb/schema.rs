@@ -155,7 +155,8 @@ CREATE TABLE rollups_minute (
     minute_ns          BIGINT NOT NULL,
     dims_id            UBIGINT NOT NULL,   -- hash of the dimensions below (rollup::RollupKey)
     service_name       VARCHAR NOT NULL,
-    agent_name         VARCHAR,
+    agent_name         VARCHAR,            -- the agent the span runs in (rollup::attribution)
+    caller             VARCHAR,            -- for an agent span: the agent that invoked it
     model              VARCHAR,
     tool_name          VARCHAR,
     kind               UTINYINT NOT NULL,

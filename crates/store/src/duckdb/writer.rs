@@ -6,8 +6,8 @@
 use super::arrow::{self, SummaryRow};
 use super::cache::{TraceCache, bloom_key};
 use super::metrics::StoreMetrics;
-use crate::rollup::RollupDeltas;
-use crate::summary::{Applied, Contribution, TraceState};
+use crate::rollup::{Derived, RollupDeltas, derive};
+use crate::summary::{Contribution, TraceState};
 use crate::{Batch, Result, StoreError};
 use duckdb::Connection;
 use spyglass_model::{Span, SpanFinding, TraceId};
@@ -18,7 +18,16 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
-pub struct Job {
+/// What a writer is asked to do.
+pub enum Job {
+    /// Spans to commit (grouped with the other writes queued).
+    Write(WriteJob),
+    /// Work on this writer's traces that must not interleave with a commit (re-pricing
+    /// stored spans rewrites what the cached trace states hold). It reports its own result.
+    Task(Box<dyn FnOnce(&mut Writer) + Send>),
+}
+
+pub struct WriteJob {
     pub batch: Arc<Batch>,
     pub ack: oneshot::Sender<Result<()>>,
 }
@@ -37,7 +46,7 @@ impl Partition {
         trace.0[15] as usize % count.max(1)
     }
 
-    fn owns(&self, trace: TraceId) -> bool {
+    pub fn owns(&self, trace: TraceId) -> bool {
         Self::of(trace, self.count) == self.index
     }
 }
@@ -45,10 +54,10 @@ impl Partition {
 /// State the writers share: summary versions (unique across writers) and the count of
 /// superseded summary rows (writer 0 compacts them).
 pub struct Shared {
-    next_version: AtomicI64,
-    superseded: AtomicU64,
+    pub(super) next_version: AtomicI64,
+    pub(super) superseded: AtomicU64,
     /// Rollup delta rows written since the last compaction.
-    rollup_rows: AtomicU64,
+    pub(super) rollup_rows: AtomicU64,
 }
 
 impl Shared {
@@ -72,8 +81,8 @@ pub struct Writer {
     pub cache: TraceCache,
     pub max_batch_spans: usize,
     pub metrics: Arc<StoreMetrics>,
-    partition: Partition,
-    shared: Arc<Shared>,
+    pub(super) partition: Partition,
+    pub(super) shared: Arc<Shared>,
     /// How long a small batch may wait for more spans before it is committed.
     linger: std::time::Duration,
     /// Batches smaller than this wait (up to `linger`) for more.
@@ -160,7 +169,24 @@ impl Writer {
 
     /// Runs until every sender is gone, then returns (the store is closing).
     pub fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
+        // A task met while gathering a group runs once that group is committed: it sees every
+        // write queued before it.
+        let mut held: Option<Job> = None;
+        loop {
+            let job = match held.take() {
+                Some(j) => j,
+                None => match rx.recv() {
+                    Ok(j) => j,
+                    Err(_) => break,
+                },
+            };
+            let first = match job {
+                Job::Task(task) => {
+                    task(&mut self);
+                    continue;
+                }
+                Job::Write(w) => w,
+            };
             let deadline = Instant::now() + self.linger;
             let mut jobs = vec![first];
             let mut n = jobs[0].batch.spans.len();
@@ -182,9 +208,13 @@ impl Writer {
                     Err(TryRecvError::Empty) => None,
                 };
                 match next {
-                    Some(j) => {
+                    Some(Job::Write(j)) => {
                         n += j.batch.spans.len();
                         jobs.push(j);
+                    }
+                    Some(task) => {
+                        held = Some(task);
+                        break;
                     }
                     None => break,
                 }
@@ -217,7 +247,7 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, jobs: &[Job]) -> Result<()> {
+    fn commit(&mut self, jobs: &[WriteJob]) -> Result<()> {
         let part = self.partition;
         let spans: Vec<&Span> = jobs
             .iter()
@@ -332,6 +362,8 @@ impl Writer {
         deltas: &mut RollupDeltas,
     ) -> Result<()> {
         let mut seen: HashSet<(&str, TraceId), crate::Seeded> = HashSet::default();
+        // What each touched trace contributed to the rollups before this commit.
+        let mut before: Vec<Derived> = Vec::new();
         for s in spans {
             if seen.insert((&*s.project_id, s.trace_id)) {
                 if !self.cache.contains(&s.project_id, s.trace_id) {
@@ -347,23 +379,27 @@ impl Writer {
                     };
                     self.cache.insert(&s.project_id, s.trace_id, state);
                 }
-                let before = self
+                let state = &self
                     .cache
                     .get_mut(&s.project_id, s.trace_id)
-                    .map_or(0, |e| e.state.len());
-                touched.push((s.project_id.clone(), s.trace_id, before));
+                    .expect("inserted above")
+                    .state;
+                before.push(derive(&s.project_id, state));
+                touched.push((s.project_id.clone(), s.trace_id, state.len()));
             }
             let e = self
                 .cache
                 .get_mut(&s.project_id, s.trace_id)
                 .expect("inserted above");
-            match e.state.replace(s.span_id, Contribution::of(s)) {
-                Applied::Ignored => {}
-                Applied::Added => deltas.replace(&s.project_id, None, &e.state.spans[&s.span_id]),
-                Applied::Replaced(old) => {
-                    deltas.replace(&s.project_id, Some(&old), &e.state.spans[&s.span_id])
-                }
-            }
+            e.state.apply(s.span_id, Contribution::of(s));
+        }
+        for ((p, t, _), before) in touched.iter().zip(before) {
+            let state = &self
+                .cache
+                .get_mut(p, *t)
+                .expect("touched traces are cached")
+                .state;
+            deltas.change(before, &derive(p, state));
         }
         Ok(())
     }

@@ -1,0 +1,280 @@
+//! `/api/v1/topology`, `/api/v1/agents`, `/api/v1/tools`: which agents invoke which agents,
+//! tools and models over a window, with the figures of every edge, and the inventory views of
+//! the same graph.
+
+use crate::AppState;
+use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
+use crate::params::parse_time;
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use spyglass_model::topology::{
+    AttackPath, BlastRadius, Node, NodeKind, ReachableSink, Relation, Stats, ToolCategory,
+    Topology, node_id,
+};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WindowParams {
+    /// Unix ns, RFC 3339 or a duration back; default 24 hours back.
+    from: Option<String>,
+    /// Default: now.
+    to: Option<String>,
+    /// Only this agent's edges and their ends (topology only).
+    agent: Option<String>,
+}
+
+async fn graph(st: &AppState, from: Option<&str>, to: Option<&str>) -> ApiResult<Topology> {
+    let from_ns = parse_time("from", from.unwrap_or("24h"))?;
+    let to_ns = match to {
+        Some(v) => parse_time("to", v)?,
+        None => spyglass_model::now_ns(),
+    };
+    if to_ns <= from_ns {
+        return Err(ApiError::BadRequest("`to` must be after `from`".into()));
+    }
+    let rows = st.store.topology_rows(&st.project, from_ns, to_ns).await?;
+    let tools = &st.engine.tools;
+    Ok(spyglass_store::topology::build(
+        from_ns,
+        to_ns,
+        &rows,
+        &|name| tools.classify(name, None),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/topology", tag = "topology", params(WindowParams),
+    responses((status = 200, body = Topology), (status = 400, body = ErrorBody)))]
+pub async fn topology(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<Topology>> {
+    let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    Ok(Json(match p.agent.filter(|a| !a.is_empty()) {
+        Some(a) => g.around(&node_id(NodeKind::Agent, &a)),
+        None => g,
+    }))
+}
+
+/// An agent with what it used over the window.
+#[derive(Serialize, ToSchema)]
+pub struct AgentView {
+    pub name: String,
+    /// Runs (agent spans), their errors and latency; tokens and cost of everything that ran in
+    /// the agent.
+    #[serde(flatten)]
+    pub stats: Stats,
+    pub models: Vec<String>,
+    pub tools: Vec<String>,
+    /// Agents it delegated to.
+    pub delegates_to: Vec<String>,
+    /// Agents that delegated to it.
+    pub called_by: Vec<String>,
+    /// Sensitive tools it called (code execution, writes, messaging, payments).
+    pub sensitive_tools: Vec<String>,
+}
+
+fn agent_view(g: &Topology, n: &Node) -> AgentView {
+    let mut v = AgentView {
+        name: n.name.clone(),
+        stats: n.stats.clone(),
+        models: Vec::new(),
+        tools: Vec::new(),
+        delegates_to: Vec::new(),
+        called_by: Vec::new(),
+        sensitive_tools: Vec::new(),
+    };
+    for e in &g.edges {
+        let other = |id: &str| g.node(id).map(|n| n.name.clone()).unwrap_or_default();
+        if e.source == n.id {
+            match e.relation {
+                Relation::CallsModel => v.models.push(other(&e.target)),
+                Relation::CallsTool => {
+                    let tool = g.node(&e.target);
+                    if tool
+                        .and_then(|t| t.category)
+                        .is_some_and(ToolCategory::is_sensitive)
+                    {
+                        v.sensitive_tools.push(other(&e.target));
+                    }
+                    v.tools.push(other(&e.target));
+                }
+                Relation::Delegates => v.delegates_to.push(other(&e.target)),
+                Relation::Invokes => {}
+            }
+        } else if e.target == n.id && e.relation == Relation::Delegates {
+            v.called_by.push(other(&e.source));
+        }
+    }
+    v
+}
+
+#[utoipa::path(get, path = "/api/v1/agents", tag = "topology", params(WindowParams),
+    responses((status = 200, body = Vec<AgentView>), (status = 400, body = ErrorBody)))]
+pub async fn list_agents(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<Vec<AgentView>>> {
+    let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    Ok(Json(
+        g.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Agent)
+            .map(|n| agent_view(&g, n))
+            .collect(),
+    ))
+}
+
+/// One agent, with the edges around it.
+#[derive(Serialize, ToSchema)]
+pub struct AgentDetail {
+    #[serde(flatten)]
+    pub agent: AgentView,
+    pub topology: Topology,
+}
+
+#[utoipa::path(get, path = "/api/v1/agents/{name}", tag = "topology",
+    params(("name" = String, Path), WindowParams),
+    responses((status = 200, body = AgentDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_agent(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<AgentDetail>> {
+    let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    let id = node_id(NodeKind::Agent, &name);
+    let node = g
+        .node(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("agent {name:?} in the window")))?;
+    let agent = agent_view(&g, node);
+    Ok(Json(AgentDetail {
+        agent,
+        topology: g.around(&id),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ToolView {
+    pub name: String,
+    pub category: ToolCategory,
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// Agents (or services) that called it.
+    pub callers: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tools", tag = "topology", params(WindowParams),
+    responses((status = 200, body = Vec<ToolView>), (status = 400, body = ErrorBody)))]
+pub async fn list_tools(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<Vec<ToolView>>> {
+    let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    Ok(Json(
+        g.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Tool)
+            .map(|n| ToolView {
+                name: n.name.clone(),
+                category: n.category.unwrap_or(ToolCategory::Unknown),
+                stats: n.stats.clone(),
+                callers: g
+                    .edges
+                    .iter()
+                    .filter(|e| e.target == n.id)
+                    .filter_map(|e| g.node(&e.source).map(|s| s.name.clone()))
+                    .collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// Attack paths over the window and the blast radius of every agent.
+#[derive(Serialize, ToSchema)]
+pub struct AttackPaths {
+    pub from_ns: i64,
+    pub to_ns: i64,
+    /// Attacked paths first, then by severity and how often they were exercised.
+    pub paths: Vec<AttackPath>,
+    pub blast_radius: Vec<BlastRadius>,
+    /// Traces examined (the most recent that called a sensitive tool, at most 2,000).
+    pub traces_examined: usize,
+}
+
+/// Traces examined for attack paths at most, newest first.
+const MAX_ATTACK_TRACES: usize = 2_000;
+
+fn blast_radius(g: &Topology) -> Vec<BlastRadius> {
+    let sensitive = |id: &str| {
+        g.node(id)
+            .and_then(|n| n.category)
+            .filter(|c| c.is_sensitive())
+    };
+    g.nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Agent)
+        .map(|n| {
+            let mut sinks: Vec<ReachableSink> = Vec::new();
+            let mut seen = std::collections::HashSet::from([n.id.as_str()]);
+            let mut queue = std::collections::VecDeque::from([n.id.as_str()]);
+            while let Some(agent) = queue.pop_front() {
+                for e in g.edges.iter().filter(|e| e.source == agent) {
+                    match e.relation {
+                        Relation::Delegates if seen.insert(e.target.as_str()) => {
+                            queue.push_back(e.target.as_str());
+                        }
+                        Relation::CallsTool => {
+                            if let (Some(category), Some(tool), Some(via)) =
+                                (sensitive(&e.target), g.node(&e.target), g.node(agent))
+                            {
+                                sinks.push(ReachableSink {
+                                    tool: tool.name.clone(),
+                                    category,
+                                    via: via.name.clone(),
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            BlastRadius {
+                agent: n.name.clone(),
+                sinks,
+            }
+        })
+        .collect()
+}
+
+#[utoipa::path(get, path = "/api/v1/attack-paths", tag = "security", params(WindowParams),
+    responses((status = 200, body = AttackPaths), (status = 400, body = ErrorBody)))]
+pub async fn attack_paths(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<AttackPaths>> {
+    let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    let sinks: Vec<String> = g
+        .nodes
+        .iter()
+        .filter(|n| n.category.is_some_and(ToolCategory::is_sensitive))
+        .map(|n| n.name.clone())
+        .collect();
+    let traces = st
+        .store
+        .attack_evidence(&st.project, g.from_ns, g.to_ns, &sinks, MAX_ATTACK_TRACES)
+        .await?;
+    let tools = &st.engine.tools;
+    let mut paths = spyglass_store::attack::paths(&traces, &|name| tools.classify(name, None));
+    if let Some(agent) = p.agent.filter(|a| !a.is_empty()) {
+        paths.retain(|x| x.agent.as_deref() == Some(agent.as_str()));
+    }
+    Ok(Json(AttackPaths {
+        from_ns: g.from_ns,
+        to_ns: g.to_ns,
+        paths,
+        blast_radius: blast_radius(&g),
+        traces_examined: traces.len(),
+    }))
+}
