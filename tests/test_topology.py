@@ -2,9 +2,11 @@
 LangGraph (OpenInference), CrewAI (OpenLLMetry) and AutoGen (OpenTelemetry GenAI) record them:
 every span counted in the agent it ran in (children arrive before their parents, as exporters
 send them), sub-agents under the agent that delegated to them, edge counts exact, and the same
-after a restart."""
+after a restart. Agent versions: a new tool or system prompt is a new version, with its runs."""
 
 from __future__ import annotations
+
+import json
 
 import requests
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -191,3 +193,53 @@ def test_an_injected_web_page_before_code_execution_is_an_attacked_path(fresh_se
     assert ap["paths"][0]["attacked"] >= 1, "attacked paths first"
     radius = {b["agent"]: b["sinks"] for b in ap["blast_radius"]}
     assert {(s["tool"], s["category"]) for s in radius["devbot"]} == {("execute_code", "code_execution")}
+
+
+def fixer_run(tracer, tools: list[str], prompt: str):
+    """One run of an agent (OpenTelemetry GenAI): a chat call with a system prompt, then tools."""
+    messages = [{"role": "system", "parts": [{"type": "text", "content": prompt}]},
+                {"role": "user", "parts": [{"type": "text", "content": "fix the failing test"}]}]
+    with tracer.start_as_current_span("invoke_agent fixer", attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "fixer"}):
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                "gen_ai.input.messages": json.dumps(messages),
+                "gen_ai.usage.input_tokens": 40, "gen_ai.usage.output_tokens": 4}):
+            pass
+        for tool in tools:
+            with tracer.start_as_current_span(f"execute_tool {tool}", attributes={
+                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool}):
+                pass
+
+
+def check_versions(srv):
+    versions = srv.get_json("/api/v1/agents/fixer", **{"from": "1h"})["versions"]
+    assert [v["runs"] for v in versions] == [1, 1, 2], versions
+    newest, middle, oldest = versions
+    assert newest["changes"] == ["system prompt changed"]
+    assert middle["changes"] == ["added tool execute_code"]
+    assert oldest["changes"] == []
+    assert oldest["tools"] == ["read_file", "search_code"]
+    assert middle["tools"] == newest["tools"] == ["execute_code", "read_file", "search_code"]
+    assert all(v["models"] == ["gpt-4o"] for v in versions)
+    assert oldest["system_prompt_hash"] == middle["system_prompt_hash"] != newest["system_prompt_hash"]
+    assert newest["first_seen_ns"] > middle["first_seen_ns"] > oldest["first_seen_ns"]
+    assert oldest["last_seen_ns"] > oldest["first_seen_ns"], "two runs"
+    assert len({v["fingerprint"] for v in versions}) == 3
+    assert all(len(v["fingerprint"]) == 16 for v in versions)
+
+
+def test_agent_versions_record_tool_and_prompt_changes_across_a_restart(fresh_server, tmp_path):
+    data = tmp_path / "data"
+    srv = fresh_server(data_dir=data).start()
+    tp, tracer = tracer_for(srv, "fixer-app")
+    prompt = "You fix failing tests. Change as little as you can."
+    fixer_run(tracer, ["search_code", "read_file"], prompt)
+    fixer_run(tracer, ["read_file", "search_code"], prompt)
+    fixer_run(tracer, ["search_code", "read_file", "execute_code"], prompt)
+    fixer_run(tracer, ["search_code", "read_file", "execute_code"], prompt + " Run the tests first.")
+    tp.shutdown()
+    check_versions(srv)
+    srv.stop()
+    again = fresh_server(data_dir=data).start()
+    check_versions(again)

@@ -81,6 +81,7 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::topology::get_agent))
         .routes(routes!(routes::topology::list_tools))
         .routes(routes!(routes::topology::attack_paths))
+        .routes(routes!(routes::topology::list_guardrails))
         .routes(routes!(routes::analytics::timeseries))
         .routes(routes!(routes::analytics::top))
         .routes(routes!(routes::analytics::usage))

@@ -203,3 +203,71 @@ pub struct ReachableSink {
     /// The agent that calls it: this one or one it delegates to (directly or not).
     pub via: String,
 }
+
+/// A guardrail as the registry shows it: one per guardrail name and the agent it guards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Guardrail {
+    /// `tracectrl.guardrail.name`, else the span's name (`guard.check_input` for the SDK's).
+    pub name: String,
+    /// The agent it ran for (its agent name, the SDK's `spyglass.guard.agent`, else its
+    /// parent's agent).
+    pub agent: Option<String>,
+    pub checks: i64,
+    /// Checks that blocked, flagged or failed what they checked.
+    pub violations: i64,
+    pub violation_rate: Option<f64>,
+    /// Checks that themselves failed (error status): a guardrail that cannot run.
+    pub errors: i64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// Checks by decision (`allow`, `flag`, `block`, `pass`, `fail`, …; `unknown` without one).
+    pub decisions: std::collections::BTreeMap<String, i64>,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub last_violation_ns: Option<i64>,
+    /// Violations per bucket of `interval_s` over the window.
+    pub violations_over_time: Vec<crate::analytics::Point>,
+    pub interval_s: i64,
+}
+
+/// Decisions that count as a violation.
+pub fn is_violation(decision: &str) -> bool {
+    matches!(
+        decision,
+        "block"
+            | "blocked"
+            | "flag"
+            | "flagged"
+            | "fail"
+            | "failed"
+            | "deny"
+            | "denied"
+            | "violation"
+            | "reject"
+            | "rejected"
+    )
+}
+
+/// A version of an agent: what its runs used. A run (an agent span) belongs to the version of
+/// the tools called in it, the models of its LLM calls and its system prompt; a change of any
+/// of them is a new version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgentVersion {
+    /// 16 hex digits, a hash of the tools, models and system prompt.
+    pub fingerprint: String,
+    /// Tools its runs called, sorted.
+    pub tools: Vec<String>,
+    /// Models of its runs' LLM calls, sorted.
+    pub models: Vec<String>,
+    /// 16 hex digits, a hash of the system prompt (`null`: none recorded).
+    pub system_prompt_hash: Option<String>,
+    /// Start of the first and the last run seen with this version.
+    pub first_seen_ns: i64,
+    pub last_seen_ns: i64,
+    pub runs: i64,
+    /// What changed from the version first seen before this one (`added tool x`,
+    /// `removed tool x`, `model a → b`, `system prompt changed`); empty for the first.
+    pub changes: Vec<String>,
+}

@@ -94,12 +94,17 @@ pub fn check_timeseries(q: &TimeseriesQuery) -> Result<()> {
 pub fn timeseries(q: &TimeseriesQuery, rows: Vec<BucketRow>) -> Timeseries {
     let mut groups: HashMap<Option<String>, (RollupAgg, BTreeMap<i64, RollupAgg>)> = HashMap::new();
     for r in rows {
-        let (total, buckets) = groups.entry(r.group).or_default();
-        total.merge(&r.agg);
+        let (_, buckets) = groups.entry(r.group).or_default();
         buckets
             .entry(q.bucket_of(r.bucket_ns))
             .or_default()
             .merge(&r.agg);
+    }
+    // Totals from the buckets: one merge per bucket rather than one per row.
+    for (total, buckets) in groups.values_mut() {
+        for b in buckets.values() {
+            total.merge(b);
+        }
     }
     if q.group_by.is_none() && groups.is_empty() {
         groups.insert(None, Default::default());

@@ -4,11 +4,13 @@
 
 mod analytics;
 mod cost;
+mod versions;
 pub use analytics::{
     alert_rules_and_events_round_trip, analytics_timeseries_top_and_usage,
     rollups_agree_with_a_recomputation, rollups_follow_trace_structure,
 };
 pub use cost::{price_overrides_round_trip, recompute_costs_updates_summaries_and_rollups};
+pub use versions::agent_versions_record_changes_once;
 
 use crate::Batch;
 use crate::Store;
@@ -36,7 +38,7 @@ macro_rules! store_conformance_tests {
             analytics_timeseries_top_and_usage, rollups_agree_with_a_recomputation,
             rollups_follow_trace_structure,
             alert_rules_and_events_round_trip, price_overrides_round_trip,
-            recompute_costs_updates_summaries_and_rollups);
+            recompute_costs_updates_summaries_and_rollups, agent_versions_record_changes_once);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

@@ -14,6 +14,7 @@ pub mod rollup;
 pub mod sketch;
 pub mod summary;
 pub mod topology;
+pub mod versions;
 
 pub use error::StoreError;
 
@@ -141,6 +142,14 @@ pub trait Store: Send + Sync + 'static {
         to_ns: i64,
     ) -> Result<Vec<topology::TopoRow>>;
 
+    /// An agent's versions (what its runs used: tools, models, system prompt), newest first by
+    /// when each was first seen, each with what changed from the one before (`versions`).
+    async fn agent_versions(
+        &self,
+        project: &str,
+        agent: &str,
+    ) -> Result<Vec<spyglass_model::topology::AgentVersion>>;
+
     /// Traces that started in the window and called one of `sink_tools` (at most
     /// `max_traces`, newest first), with their spans and prompt-injection findings, for
     /// `attack::paths`.
@@ -152,6 +161,14 @@ pub trait Store: Send + Sync + 'static {
         sink_tools: &[String],
         max_traces: usize,
     ) -> Result<Vec<attack::TraceEvidence>>;
+
+    /// Guardrails that ran in the window, per guardrail and agent, with their decisions.
+    async fn guardrails(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<spyglass_model::topology::Guardrail>>;
 
     /// Alert rules of a project, or of every project (for the evaluator).
     async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<AlertRule>>;

@@ -171,12 +171,12 @@ pub type Derived = HashMap<RollupKey, RollupAgg, crate::Seeded>;
 const MAX_DEPTH: usize = 256;
 
 /// An agent span's name for the inventory: its agent name, else the span's name.
-fn agent_label(c: &Contribution) -> &str {
+pub(crate) fn agent_label(c: &Contribution) -> &str {
     c.agent_name.as_deref().unwrap_or(&c.name)
 }
 
 /// The nearest agent above `parent` whose label is not `skip`.
-fn nearest_agent<'a>(
+pub(crate) fn nearest_agent<'a>(
     state: &'a TraceState,
     mut parent: Option<SpanId>,
     skip: Option<&str>,
@@ -283,6 +283,7 @@ mod tests {
             model: Some("gpt-4o".into()),
             input_preview: None,
             output_preview: None,
+            system_prompt_hash: None,
         }
     }
 

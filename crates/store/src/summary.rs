@@ -33,6 +33,8 @@ pub struct Contribution {
     pub model: Option<String>,
     pub input_preview: Option<String>,
     pub output_preview: Option<String>,
+    /// For an LLM span: its system prompt, hashed (`versions::system_prompt_hash`).
+    pub system_prompt_hash: Option<u64>,
 }
 
 fn preview(s: &Option<String>) -> Option<String> {
@@ -75,6 +77,10 @@ impl Contribution {
             model: s.model().map(str::to_string),
             input_preview: if root { preview(&s.input) } else { None },
             output_preview: if root { preview(&s.output) } else { None },
+            system_prompt_hash: match (s.kind, &s.input) {
+                (SpanKind::Llm, Some(input)) => crate::versions::system_prompt_hash(input),
+                _ => None,
+            },
         }
     }
 

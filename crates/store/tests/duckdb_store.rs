@@ -251,3 +251,66 @@ fn updates_by_row_id_from_an_appended_temp_table() {
         .unwrap();
     assert_eq!(untouched, None);
 }
+
+/// Agent versions after a restart: a trace's state is rebuilt from storage (by the next write
+/// to it, or by a cost recomputation, which reads fewer columns) and must give the same runs,
+/// system prompts included, so that a late span moves its run instead of counting a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_versions_stay_exact_when_trace_states_are_reloaded() {
+    use spyglass_model::{Span, SpanKind};
+    let dir = tempfile::tempdir().unwrap();
+    let p = "versions-reload";
+    // Each trace at its own time, so the recomputation below reprices trace 1 alone.
+    let at = |trace: u128| trace as i64 * 100;
+    let tool = |trace: u128, id: u64, name: &str| {
+        let mut s = span(p, trace, id, Some(1), at(trace) + 2, 1);
+        s.kind = SpanKind::Tool;
+        s.tool_name = Some(name.into());
+        s
+    };
+    let run = |trace: u128| -> Vec<Span> {
+        let mut agent = span(p, trace, 1, None, at(trace), 10);
+        agent.kind = SpanKind::Agent;
+        agent.agent_name = Some("coder".into());
+        let mut chat = span(p, trace, 2, Some(1), at(trace) + 1, 1);
+        chat.kind = SpanKind::Llm;
+        chat.request_model = Some("gpt-4o".into());
+        chat.tokens.input = Some(1_000);
+        chat.input = Some(r#"[{"role":"system","content":"You code."}]"#.into());
+        vec![tool(trace, 3, "read_file"), chat, agent]
+    };
+    let llm_start = run(1)[1].start_ns;
+    {
+        let store = DuckDbStore::open(dir.path(), &config()).unwrap();
+        for t in [1, 2] {
+            store.write(Arc::new(Batch::from(run(t)))).await.unwrap();
+        }
+        let v = store.agent_versions(p, "coder").await.unwrap();
+        assert_eq!((v.len(), v[0].runs), (1, 2));
+        store.close();
+    }
+    let store = DuckDbStore::open(dir.path(), &config()).unwrap();
+    // Trace 1's state comes back through the recomputation, trace 2's through the write.
+    let price: spyglass_store::PriceFn = Arc::new(|spans: &mut [Span]| {
+        for s in spans {
+            s.cost_usd = Some(0.5);
+        }
+    });
+    let report = store
+        .recompute_costs(p, llm_start, llm_start + 1, price)
+        .await
+        .unwrap();
+    assert_eq!(report.traces_touched, 1);
+    store
+        .write(Arc::new(Batch::from(vec![
+            tool(1, 4, "write_file"),
+            tool(2, 4, "write_file"),
+        ])))
+        .await
+        .unwrap();
+    let v = store.agent_versions(p, "coder").await.unwrap();
+    assert_eq!(v.len(), 1, "both runs moved: {v:#?}");
+    assert_eq!(v[0].tools, vec!["read_file", "write_file"]);
+    assert_eq!(v[0].runs, 2);
+    assert!(v[0].system_prompt_hash.is_some());
+}

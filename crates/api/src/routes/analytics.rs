@@ -88,7 +88,7 @@ impl FilterParams {
 }
 
 /// `from` (default 24 hours back) and `to` (default now).
-fn range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+pub(crate) fn range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
     let from = parse_time("from", from.unwrap_or("24h"))?;
     let to = match to {
         Some(v) => parse_time("to", v)?,

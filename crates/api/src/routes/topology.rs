@@ -4,13 +4,13 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
-use crate::params::parse_time;
+use crate::routes::analytics::range;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use spyglass_model::topology::{
-    AttackPath, BlastRadius, Node, NodeKind, ReachableSink, Relation, Stats, ToolCategory,
-    Topology, node_id,
+    AttackPath, BlastRadius, Guardrail, Node, NodeKind, ReachableSink, Relation, Stats,
+    ToolCategory, Topology, node_id,
 };
 use utoipa::ToSchema;
 
@@ -22,19 +22,12 @@ pub struct WindowParams {
     from: Option<String>,
     /// Default: now.
     to: Option<String>,
-    /// Only this agent's edges and their ends (topology only).
+    /// Only this agent's edges and their ends (topology), paths (attack paths) or guardrails.
     agent: Option<String>,
 }
 
 async fn graph(st: &AppState, from: Option<&str>, to: Option<&str>) -> ApiResult<Topology> {
-    let from_ns = parse_time("from", from.unwrap_or("24h"))?;
-    let to_ns = match to {
-        Some(v) => parse_time("to", v)?,
-        None => spyglass_model::now_ns(),
-    };
-    if to_ns <= from_ns {
-        return Err(ApiError::BadRequest("`to` must be after `from`".into()));
-    }
+    let (from_ns, to_ns) = range(from, to)?;
     let rows = st.store.topology_rows(&st.project, from_ns, to_ns).await?;
     let tools = &st.engine.tools;
     Ok(spyglass_store::topology::build(
@@ -133,6 +126,9 @@ pub struct AgentDetail {
     #[serde(flatten)]
     pub agent: AgentView,
     pub topology: Topology,
+    /// Every version of the agent (not only the window's), newest first, each with what
+    /// changed from the one before.
+    pub versions: Vec<spyglass_model::topology::AgentVersion>,
 }
 
 #[utoipa::path(get, path = "/api/v1/agents/{name}", tag = "topology",
@@ -149,9 +145,11 @@ pub async fn get_agent(
         .node(&id)
         .ok_or_else(|| ApiError::NotFound(format!("agent {name:?} in the window")))?;
     let agent = agent_view(&g, node);
+    let versions = st.store.agent_versions(&st.project, &name).await?;
     Ok(Json(AgentDetail {
         agent,
         topology: g.around(&id),
+        versions,
     }))
 }
 
@@ -277,4 +275,19 @@ pub async fn attack_paths(
         blast_radius: blast_radius(&g),
         traces_examined: traces.len(),
     }))
+}
+
+/// The guardrail registry: which guardrails each agent runs, how they do, and what they caught.
+#[utoipa::path(get, path = "/api/v1/guardrails", tag = "security", params(WindowParams),
+    responses((status = 200, body = Vec<Guardrail>), (status = 400, body = ErrorBody)))]
+pub async fn list_guardrails(
+    State(st): State<AppState>,
+    ApiQuery(p): ApiQuery<WindowParams>,
+) -> ApiResult<Json<Vec<Guardrail>>> {
+    let (from_ns, to_ns) = range(p.from.as_deref(), p.to.as_deref())?;
+    let mut g = st.store.guardrails(&st.project, from_ns, to_ns).await?;
+    if let Some(agent) = p.agent.filter(|a| !a.is_empty()) {
+        g.retain(|x| x.agent.as_deref() == Some(agent.as_str()));
+    }
+    Ok(Json(g))
 }

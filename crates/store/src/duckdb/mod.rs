@@ -5,6 +5,7 @@
 mod alerts;
 mod arrow;
 mod cache;
+mod guardrails;
 mod metrics;
 mod prices;
 mod read;
@@ -12,6 +13,7 @@ mod recompute;
 mod rollups;
 mod schema;
 mod topology;
+mod versions;
 mod writer;
 
 pub use metrics::StoreMetrics;
@@ -406,6 +408,16 @@ impl Store for DuckDbStore {
             .await
     }
 
+    async fn agent_versions(
+        &self,
+        project: &str,
+        agent: &str,
+    ) -> Result<Vec<spyglass_model::topology::AgentVersion>> {
+        let (project, agent) = (project.to_string(), agent.to_string());
+        self.read(move |c| versions::agent_versions(c, &project, &agent))
+            .await
+    }
+
     async fn attack_evidence(
         &self,
         project: &str,
@@ -419,6 +431,17 @@ impl Store for DuckDbStore {
             topology::attack_evidence(c, &project, from_ns, to_ns, &sinks, max_traces)
         })
         .await
+    }
+
+    async fn guardrails(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<spyglass_model::topology::Guardrail>> {
+        let project = project.to_string();
+        self.read(move |c| guardrails::registry(c, &project, from_ns, to_ns))
+            .await
     }
 
     async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<AlertRule>> {
@@ -543,6 +566,7 @@ impl Store for DuckDbStore {
             rollups::compact(c).inspect_err(|_| {
                 let _ = c.execute_batch("ROLLBACK");
             })?;
+            versions::compact(c)?;
             Ok(())
         })
         .await

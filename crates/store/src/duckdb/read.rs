@@ -395,8 +395,10 @@ fn spans_in_window(
 }
 
 /// The latest version of every span of many traces: outline columns, plus the input and
-/// output of root spans (what a trace's summary state keeps). The ids go through a temporary
-/// table, so each chunk of traces costs one scan (a semi-join), not one query per trace.
+/// output of root spans and the input of LLM spans that name a system prompt (what a trace's
+/// summary state keeps: previews, `Contribution::system_prompt_hash`). The ids go through a
+/// temporary table, so each chunk of traces costs one scan (a semi-join), not one query per
+/// trace.
 pub fn latest_spans_of_traces(
     conn: &Connection,
     project: &str,
@@ -404,8 +406,12 @@ pub fn latest_spans_of_traces(
 ) -> Result<Vec<Span>> {
     let cols = SPAN_OUTLINE_COLS.replacen(
         "s.cost_source, NULL::VARCHAR, NULL::VARCHAR,",
-        "s.cost_source, CASE WHEN s.parent_span_id IS NULL THEN s.input END, \
-         CASE WHEN s.parent_span_id IS NULL THEN s.output END,",
+        &format!(
+            "s.cost_source, CASE WHEN s.parent_span_id IS NULL OR (s.kind = {} \
+             AND contains(s.input, '\"system\"')) THEN s.input END, \
+             CASE WHEN s.parent_span_id IS NULL THEN s.output END,",
+            SpanKind::Llm.code()
+        ),
         1,
     );
     debug_assert_ne!(cols, SPAN_OUTLINE_COLS);

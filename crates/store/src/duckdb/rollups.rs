@@ -4,7 +4,7 @@
 use super::read::{Filter, b, latest_summaries};
 use crate::analytics::BucketRow;
 use crate::rollup::{Derived, RollupAgg, RollupDeltas, RollupKey, derive};
-use crate::sketch::Sketch;
+use crate::sketch::{DenseSketch, Sketch};
 use crate::summary::{Contribution, TraceState};
 use crate::{Result, StoreError};
 use duckdb::types::Value;
@@ -78,6 +78,14 @@ pub(super) fn agg_at(r: &Row, at: usize) -> duckdb::Result<RollupAgg> {
         cost_nano_usd: n(9)?,
         priced: n(10)?,
         latency: Sketch::default(),
+    })
+}
+
+/// Adds a stored sketch into an accumulator.
+pub(super) fn merge_sketch(into: &mut DenseSketch, bytes: &[u8]) -> Result<()> {
+    into.merge_bytes(bytes).ok_or_else(|| StoreError::Corrupt {
+        column: "rollups_minute.latency",
+        message: "undecodable sketch".into(),
     })
 }
 
@@ -223,6 +231,8 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
                 model: r.get(9)?,
                 input_preview: None,
                 output_preview: None,
+                // Agent versions are not rebuilt (only rollups are).
+                system_prompt_hash: None,
             };
             state.apply(SpanId::from_u64(r.get(2)?), c);
         }
@@ -316,11 +326,13 @@ pub fn bucket_rows(
     while let Some(r) = rows.next()? {
         let mut agg = agg_at(r, 2)?;
         if latency && let Value::List(items) = r.get::<_, Value>(13)? {
+            let mut dense = DenseSketch::default();
             for v in items {
                 if let Value::Blob(bytes) = v {
-                    agg.latency.merge(&sketch(&bytes)?);
+                    merge_sketch(&mut dense, &bytes)?;
                 }
             }
+            agg.latency = dense.into_sketch();
         }
         out.push(BucketRow {
             bucket_ns: r.get(0)?,

@@ -197,6 +197,21 @@ CREATE TABLE price_overrides (
     overrides   VARCHAR NOT NULL,          -- JSON of spyglass_engine's ProjectCost
     updated_ns  BIGINT NOT NULL
 );
+
+-- Agent versions (store::versions): each commit appends, per (project, agent, fingerprint) it
+-- changed, the runs it added (negative: runs that moved to another version) and the starts of
+-- those runs. Reads sum the runs and take min/max of the times; the writer merges the rows.
+CREATE TABLE agent_versions (
+    project_id          VARCHAR NOT NULL,
+    agent               VARCHAR NOT NULL,
+    fingerprint         UBIGINT NOT NULL,
+    tools               VARCHAR NOT NULL,   -- JSON list, sorted
+    models              VARCHAR NOT NULL,   -- JSON list, sorted
+    system_prompt_hash  UBIGINT,
+    first_seen_ns       BIGINT NOT NULL,
+    last_seen_ns        BIGINT NOT NULL,
+    runs                BIGINT NOT NULL
+);
 "#,
     ),
 ];

@@ -1,9 +1,10 @@
 //! The rollup rows the topology and inventory are built from (`crate::topology`), and the
 //! traces attack paths are found in (`crate::attack`).
 
-use super::rollups::{MEASURES, agg_at, sketch};
+use super::rollups::{MEASURES, agg_at, merge_sketch};
 use crate::attack::{EvFinding, EvSpan, TraceEvidence};
 use crate::rollup::MINUTE_NS;
+use crate::sketch::DenseSketch;
 use crate::topology::TopoRow;
 use crate::{Result, StoreError};
 use duckdb::types::Value;
@@ -30,11 +31,13 @@ pub fn rows(conn: &Connection, project: &str, from_ns: i64, to_ns: i64) -> Resul
     while let Some(r) = rows.next()? {
         let mut agg = agg_at(r, 6)?;
         if let Value::List(items) = r.get::<_, Value>(17)? {
+            let mut dense = DenseSketch::default();
             for v in items {
                 if let Value::Blob(bytes) = v {
-                    agg.latency.merge(&sketch(&bytes)?);
+                    merge_sketch(&mut dense, &bytes)?;
                 }
             }
+            agg.latency = dense.into_sketch();
         }
         if agg.count == 0 && agg.tokens == [0; 6] {
             continue;

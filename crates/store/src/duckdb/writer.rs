@@ -8,6 +8,7 @@ use super::cache::{TraceCache, bloom_key};
 use super::metrics::StoreMetrics;
 use crate::rollup::{Derived, RollupDeltas, derive};
 use crate::summary::{Contribution, TraceState};
+use crate::versions::{self, VersionDeltas};
 use crate::{Batch, Result, StoreError};
 use duckdb::Connection;
 use spyglass_model::{Span, SpanFinding, TraceId};
@@ -58,6 +59,8 @@ pub struct Shared {
     pub(super) superseded: AtomicU64,
     /// Rollup delta rows written since the last compaction.
     pub(super) rollup_rows: AtomicU64,
+    /// Agent-version rows written since the last compaction.
+    pub(super) version_rows: AtomicU64,
 }
 
 impl Shared {
@@ -72,6 +75,7 @@ impl Shared {
             superseded: AtomicU64::new(superseded as u64),
             // Whatever a previous run left uncompacted is compacted at the first chance.
             rollup_rows: AtomicU64::new(super::rollups::COMPACT_AFTER),
+            version_rows: AtomicU64::new(super::versions::COMPACT_AFTER),
         }))
     }
 }
@@ -264,10 +268,13 @@ impl Writer {
             .collect();
         let mut touched = Vec::new();
         let mut deltas = RollupDeltas::default();
+        let mut agent_versions = VersionDeltas::default();
         let version = self.shared.next_version.fetch_add(1, Ordering::Relaxed);
         let result = self
-            .apply_to_cache(&spans, &mut touched, &mut deltas)
-            .and_then(|()| self.write_transaction(&spans, &findings, &touched, deltas, version));
+            .apply_to_cache(&spans, &mut touched, &mut deltas, &mut agent_versions)
+            .and_then(|()| {
+                self.write_transaction(&spans, &findings, &touched, deltas, agent_versions, version)
+            });
         match &result {
             Ok(()) => {
                 for (p, t, before) in &touched {
@@ -308,7 +315,29 @@ impl Writer {
         {
             self.compact_rollups();
         }
+        if result.is_ok()
+            && self.partition.index == 0
+            && self.shared.version_rows.load(Ordering::Relaxed) >= super::versions::COMPACT_AFTER
+        {
+            self.compact_versions();
+        }
         result
+    }
+
+    fn compact_versions(&mut self) {
+        let started = Instant::now();
+        match super::versions::compact(&self.conn) {
+            Ok((before, after)) => {
+                self.shared.version_rows.store(0, Ordering::Relaxed);
+                tracing::debug!(
+                    before,
+                    after,
+                    ms = started.elapsed().as_millis() as u64,
+                    "compacted agent versions"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "compacting agent versions failed; will retry"),
+        }
     }
 
     /// Deletes summary rows that a newer version of the same trace replaced.
@@ -354,16 +383,19 @@ impl Writer {
 
     /// Folds the spans into their traces' states, recording each touched trace with the span
     /// count it had before (also when this fails midway, so the caller can forget them), and
-    /// the rollup deltas of the span versions that changed what a trace holds.
+    /// the rollup deltas and agent-version rows of the span versions that changed what a trace
+    /// holds.
     fn apply_to_cache(
         &mut self,
         spans: &[&Span],
         touched: &mut Vec<(Arc<str>, TraceId, usize)>,
         deltas: &mut RollupDeltas,
+        agent_versions: &mut VersionDeltas,
     ) -> Result<()> {
         let mut seen: HashSet<(&str, TraceId), crate::Seeded> = HashSet::default();
-        // What each touched trace contributed to the rollups before this commit.
-        let mut before: Vec<Derived> = Vec::new();
+        // What each touched trace contributed to the rollups before this commit, and its agent
+        // runs.
+        let mut before: Vec<(Derived, versions::Runs)> = Vec::new();
         for s in spans {
             if seen.insert((&*s.project_id, s.trace_id)) {
                 if !self.cache.contains(&s.project_id, s.trace_id) {
@@ -384,7 +416,7 @@ impl Writer {
                     .get_mut(&s.project_id, s.trace_id)
                     .expect("inserted above")
                     .state;
-                before.push(derive(&s.project_id, state));
+                before.push((derive(&s.project_id, state), versions::runs(state)));
                 touched.push((s.project_id.clone(), s.trace_id, state.len()));
             }
             let e = self
@@ -393,13 +425,14 @@ impl Writer {
                 .expect("inserted above");
             e.state.apply(s.span_id, Contribution::of(s));
         }
-        for ((p, t, _), before) in touched.iter().zip(before) {
+        for ((p, t, _), (before, runs_before)) in touched.iter().zip(before) {
             let state = &self
                 .cache
                 .get_mut(p, *t)
                 .expect("touched traces are cached")
                 .state;
             deltas.change(before, &derive(p, state));
+            agent_versions.change(p, runs_before, &versions::runs(state));
         }
         Ok(())
     }
@@ -410,6 +443,7 @@ impl Writer {
         findings: &[&SpanFinding],
         touched: &[(Arc<str>, TraceId, usize)],
         deltas: RollupDeltas,
+        agent_versions: VersionDeltas,
         version: i64,
     ) -> Result<()> {
         let rows: Vec<SummaryRow> = touched
@@ -496,11 +530,15 @@ impl Writer {
             app.flush()?;
         }
         let rollup_rows = super::rollups::append(&self.conn, deltas)?;
+        let version_rows = super::versions::append(&self.conn, agent_versions)?;
         let t_summaries = t0.elapsed();
         self.conn.execute_batch("COMMIT")?;
         self.shared
             .rollup_rows
             .fetch_add(rollup_rows as u64, Ordering::Relaxed);
+        self.shared
+            .version_rows
+            .fetch_add(version_rows as u64, Ordering::Relaxed);
         for (id, s) in new_resources {
             self.resources.insert((s.project_id.clone(), id));
         }
