@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 
-def tracer_for(srv, service: str):
+def tracer_for(srv, service: str, scope: str = "topology-test"):
     tp = TracerProvider(resource=Resource.create({"service.name": service}))
     tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{srv.otlp_http}/v1/traces")))
-    return tp, tp.get_tracer("topology-test")
+    return tp, tp.get_tracer(scope)
 
 
 def langgraph_run(tracer, fail_code: bool):
@@ -81,6 +81,9 @@ def autogen_run(tracer):
                 with tracer.start_as_current_span("execute_tool execute_code", attributes={
                         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "execute_code"}):
                     pass
+                with tracer.start_as_current_span("execute_tool mcp__github__create_issue", attributes={
+                        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "mcp__github__create_issue"}):
+                    pass
 
 
 def edges(topo: dict) -> dict:
@@ -115,10 +118,15 @@ def check_graph(srv):
     assert sorted(agents["coder"]["called_by"]) == ["planner", "supervisor"]
     assert agents["researcher"]["tokens"] == 3 * 110, "tokens of what ran in the agent"
     assert sorted(agents["coder"]["sensitive_tools"]) == ["execute_code", "python_repl"]
+    assert (agents["supervisor"]["framework"], agents["Manager"]["framework"], agents["planner"]["framework"]) == (
+        "langchain", "crewai", "autogen")
+    assert agents["researcher"]["agent_ids"] == [] and agents["coder"]["mcp_servers"] == ["github"]
     tools = {t["name"]: t for t in srv.get_json("/api/v1/tools", **{"from": "1h"})}
     assert tools["python_repl"]["category"] == "code_execution"
     assert tools["tavily_search"]["category"] == "network_fetch"
     assert tools["file_write"]["category"] == "write"
+    mcp = tools["mcp__github__create_issue"]
+    assert (mcp["category"], mcp["mcp_server"], mcp["callers"]) == ("mcp_server", "github", ["coder"])
     assert (tools["python_repl"]["calls"], tools["python_repl"]["errors"]) == (3, 1)
     detail = srv.get_json("/api/v1/agents/researcher", **{"from": "1h"})
     assert {e["target"] for e in detail["topology"]["edges"] if e["source"] == "agent:researcher"} == {
@@ -130,10 +138,14 @@ def check_graph(srv):
 def test_multi_agent_topology_and_inventory_survive_a_restart(fresh_server, tmp_path):
     data = tmp_path / "data"
     srv = fresh_server(data_dir=data).start()
-    for service, run in [("graph-app", lambda t: [langgraph_run(t, fail_code=(i == 1)) for i in range(3)]),
-                         ("crew-app", lambda t: [crewai_run(t) for _ in range(2)]),
-                         ("autogen-app", lambda t: autogen_run(t))]:
-        tp, tracer = tracer_for(srv, service)
+    # Each app's spans come from its framework's instrumentation scope, as the instrumentors
+    # name them.
+    for service, scope, run in [
+            ("graph-app", "openinference.instrumentation.langchain",
+             lambda t: [langgraph_run(t, fail_code=(i == 1)) for i in range(3)]),
+            ("crew-app", "opentelemetry.instrumentation.crewai", lambda t: [crewai_run(t) for _ in range(2)]),
+            ("autogen-app", "autogen-core", lambda t: autogen_run(t))]:
+        tp, tracer = tracer_for(srv, service, scope)
         run(tracer)
         tp.shutdown()
     check_graph(srv)

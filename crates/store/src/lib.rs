@@ -162,6 +162,15 @@ pub trait Store: Send + Sync + 'static {
         max_traces: usize,
     ) -> Result<Vec<attack::TraceEvidence>>;
 
+    /// The ids, instrumentation scopes and conventions of the agent spans in the window (for
+    /// the inventory's framework and agent ids).
+    async fn agent_identities(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<topology::AgentIdentity>>;
+
     /// Guardrails that ran in the window, per guardrail and agent, with their decisions.
     async fn guardrails(
         &self,

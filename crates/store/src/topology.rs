@@ -156,6 +156,81 @@ pub fn build(
     }
 }
 
+/// How an agent's runs were recorded: its ids and the instrumentation scopes and conventions
+/// of its agent spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentIdentity {
+    pub agent: String,
+    pub agent_id: Option<String>,
+    pub scope: String,
+    pub conventions: spyglass_model::Conventions,
+    pub runs: i64,
+}
+
+/// The agent framework an instrumentation scope (or, failing that, a convention) names.
+pub fn framework(scope: &str, conventions: spyglass_model::Conventions) -> Option<&'static str> {
+    use spyglass_model::Convention;
+    let s = scope.to_ascii_lowercase();
+    const SCOPES: &[(&str, &str)] = &[
+        ("langgraph", "langgraph"),
+        ("langchain", "langchain"),
+        ("crewai", "crewai"),
+        ("autogen", "autogen"),
+        ("openai_agents", "openai-agents"),
+        ("openai.agents", "openai-agents"),
+        ("agents-sdk", "openai-agents"),
+        ("llama_index", "llamaindex"),
+        ("llamaindex", "llamaindex"),
+        ("google.adk", "google-adk"),
+        ("google_adk", "google-adk"),
+        ("smolagents", "smolagents"),
+        ("pydantic_ai", "pydantic-ai"),
+        ("pydantic-ai", "pydantic-ai"),
+        ("strands", "strands-agents"),
+        ("semantic_kernel", "semantic-kernel"),
+        ("semantickernel", "semantic-kernel"),
+        ("dspy", "dspy"),
+        ("haystack", "haystack"),
+        ("mastra", "mastra"),
+        ("ai", "vercel-ai"),
+        ("spyglass", "spyglass-sdk"),
+        ("tracectrl", "tracectrl"),
+        ("goclaw", "goclaw"),
+    ];
+    let words: Vec<&str> = s
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-')
+        .collect();
+    SCOPES
+        .iter()
+        .find(|(k, _)| {
+            if k.len() <= 2 {
+                words.contains(k)
+            } else {
+                s.contains(k)
+            }
+        })
+        .map(|(_, f)| *f)
+        .or_else(|| {
+            [
+                (Convention::VercelAi, "vercel-ai"),
+                (Convention::TraceCtrl, "tracectrl"),
+                (Convention::GoClaw, "goclaw"),
+                (Convention::AgentStack, "agentstack"),
+            ]
+            .into_iter()
+            .find(|(c, _)| conventions.contains(*c))
+            .map(|(_, f)| f)
+        })
+}
+
+/// The MCP server a tool is served by, when its name says so (`mcp__<server>__<tool>`, the
+/// form Claude Code and several gateways give MCP tools).
+pub fn mcp_server(tool: &str) -> Option<&str> {
+    let rest = tool.strip_prefix("mcp__")?;
+    let (server, name) = rest.split_once("__")?;
+    (!server.is_empty() && !name.is_empty()).then_some(server)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +261,29 @@ mod tests {
             first_ns: 0,
             last_ns: 60,
         }
+    }
+
+    #[test]
+    fn frameworks_from_scopes_and_mcp_servers_from_tool_names() {
+        use spyglass_model::Conventions;
+        let none = Conventions::default();
+        for (scope, want) in [
+            ("openinference.instrumentation.langchain", Some("langchain")),
+            ("opentelemetry.instrumentation.crewai", Some("crewai")),
+            ("autogen-core", Some("autogen")),
+            (
+                "openinference.instrumentation.openai_agents",
+                Some("openai-agents"),
+            ),
+            ("ai", Some("vercel-ai")),
+            ("opentelemetry.instrumentation.openai_v2", None),
+            ("my-service", None),
+        ] {
+            assert_eq!(framework(scope, none), want, "{scope}");
+        }
+        assert_eq!(mcp_server("mcp__github__create_issue"), Some("github"));
+        assert_eq!(mcp_server("create_issue"), None);
+        assert_eq!(mcp_server("mcp__github"), None);
     }
 
     #[test]

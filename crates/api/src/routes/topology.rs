@@ -12,6 +12,7 @@ use spyglass_model::topology::{
     AttackPath, BlastRadius, Guardrail, Node, NodeKind, ReachableSink, Relation, Stats,
     ToolCategory, Topology, node_id,
 };
+use spyglass_store::topology::{AgentIdentity, framework, mcp_server};
 use utoipa::ToSchema;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -55,6 +56,13 @@ pub async fn topology(
 #[derive(Serialize, ToSchema)]
 pub struct AgentView {
     pub name: String,
+    /// The agent framework its runs were recorded by (from the instrumentation scope, e.g.
+    /// `langchain`, `crewai`, `autogen`, `openai-agents`), when one is recognized.
+    pub framework: Option<String>,
+    /// Agent ids its runs reported (`gen_ai.agent.id`, `graph.node.id`, …).
+    pub agent_ids: Vec<String>,
+    /// MCP servers of the tools it called.
+    pub mcp_servers: Vec<String>,
     /// Runs (agent spans), their errors and latency; tokens and cost of everything that ran in
     /// the agent.
     #[serde(flatten)]
@@ -69,9 +77,21 @@ pub struct AgentView {
     pub sensitive_tools: Vec<String>,
 }
 
-fn agent_view(g: &Topology, n: &Node) -> AgentView {
+fn agent_view(g: &Topology, n: &Node, ids: &[AgentIdentity]) -> AgentView {
+    let mine: Vec<&AgentIdentity> = ids.iter().filter(|i| i.agent == n.name).collect();
+    let mut by_runs = mine.clone();
+    by_runs.sort_by_key(|i| std::cmp::Reverse(i.runs));
+    let mut agent_ids: Vec<String> = mine.iter().filter_map(|i| i.agent_id.clone()).collect();
+    agent_ids.sort();
+    agent_ids.dedup();
     let mut v = AgentView {
         name: n.name.clone(),
+        framework: by_runs
+            .iter()
+            .find_map(|i| framework(&i.scope, i.conventions))
+            .map(str::to_string),
+        agent_ids,
+        mcp_servers: Vec::new(),
         stats: n.stats.clone(),
         models: Vec::new(),
         tools: Vec::new(),
@@ -92,7 +112,13 @@ fn agent_view(g: &Topology, n: &Node) -> AgentView {
                     {
                         v.sensitive_tools.push(other(&e.target));
                     }
-                    v.tools.push(other(&e.target));
+                    let tool = other(&e.target);
+                    if let Some(server) = mcp_server(&tool)
+                        && !v.mcp_servers.iter().any(|s| s == server)
+                    {
+                        v.mcp_servers.push(server.to_string());
+                    }
+                    v.tools.push(tool);
                 }
                 Relation::Delegates => v.delegates_to.push(other(&e.target)),
                 Relation::Invokes => {}
@@ -111,11 +137,15 @@ pub async fn list_agents(
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Vec<AgentView>>> {
     let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    let ids = st
+        .store
+        .agent_identities(&st.project, g.from_ns, g.to_ns)
+        .await?;
     Ok(Json(
         g.nodes
             .iter()
             .filter(|n| n.kind == NodeKind::Agent)
-            .map(|n| agent_view(&g, n))
+            .map(|n| agent_view(&g, n, &ids))
             .collect(),
     ))
 }
@@ -144,7 +174,11 @@ pub async fn get_agent(
     let node = g
         .node(&id)
         .ok_or_else(|| ApiError::NotFound(format!("agent {name:?} in the window")))?;
-    let agent = agent_view(&g, node);
+    let ids = st
+        .store
+        .agent_identities(&st.project, g.from_ns, g.to_ns)
+        .await?;
+    let agent = agent_view(&g, node, &ids);
     let versions = st.store.agent_versions(&st.project, &name).await?;
     Ok(Json(AgentDetail {
         agent,
@@ -161,6 +195,8 @@ pub struct ToolView {
     pub stats: Stats,
     /// Agents (or services) that called it.
     pub callers: Vec<String>,
+    /// The MCP server that serves it, when its name says so (`mcp__<server>__<tool>`).
+    pub mcp_server: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/tools", tag = "topology", params(WindowParams),
@@ -175,6 +211,7 @@ pub async fn list_tools(
             .iter()
             .filter(|n| n.kind == NodeKind::Tool)
             .map(|n| ToolView {
+                mcp_server: mcp_server(&n.name).map(str::to_string),
                 name: n.name.clone(),
                 category: n.category.unwrap_or(ToolCategory::Unknown),
                 stats: n.stats.clone(),

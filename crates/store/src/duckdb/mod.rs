@@ -433,6 +433,17 @@ impl Store for DuckDbStore {
         .await
     }
 
+    async fn agent_identities(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<crate::topology::AgentIdentity>> {
+        let project = project.to_string();
+        self.read(move |c| topology::agent_identities(c, &project, from_ns, to_ns))
+            .await
+    }
+
     async fn guardrails(
         &self,
         project: &str,

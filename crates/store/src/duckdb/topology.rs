@@ -5,7 +5,7 @@ use super::rollups::{MEASURES, agg_at, merge_sketch};
 use crate::attack::{EvFinding, EvSpan, TraceEvidence};
 use crate::rollup::MINUTE_NS;
 use crate::sketch::DenseSketch;
-use crate::topology::TopoRow;
+use crate::topology::{AgentIdentity, TopoRow};
 use crate::{Result, StoreError};
 use duckdb::types::Value;
 use duckdb::{Connection, ToSql, params};
@@ -138,4 +138,31 @@ pub fn attack_evidence(
         }
     }
     Ok(traces.into_values().collect())
+}
+
+/// See `Store::agent_identities`.
+pub fn agent_identities(
+    conn: &Connection,
+    project: &str,
+    from_ns: i64,
+    to_ns: i64,
+) -> Result<Vec<AgentIdentity>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT coalesce(s.agent_name, s.name), s.agent_id, coalesce(r.scope_name, ''), s.conventions, count(*) \
+         FROM spans s LEFT JOIN (SELECT DISTINCT ON (project_id, resource_id) project_id, resource_id, scope_name FROM resources) r \
+         ON r.project_id = s.project_id AND r.resource_id = s.resource_id \
+         WHERE s.project_id = ? AND s.start_ns >= ? AND s.start_ns < ? AND s.kind = {} \
+         GROUP BY ALL",
+        SpanKind::Agent.code()
+    ))?;
+    let rows = stmt.query_map(params![project, from_ns, to_ns], |r| {
+        Ok(AgentIdentity {
+            agent: r.get(0)?,
+            agent_id: r.get(1)?,
+            scope: r.get(2)?,
+            conventions: spyglass_model::Conventions::from_bits(r.get(3)?),
+            runs: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<duckdb::Result<_>>()?)
 }
