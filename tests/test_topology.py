@@ -84,6 +84,11 @@ def autogen_run(tracer):
                 with tracer.start_as_current_span("execute_tool mcp__github__create_issue", attributes={
                         "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "mcp__github__create_issue"}):
                     pass
+                # A name that says nothing: the description classifies it.
+                with tracer.start_as_current_span("execute_tool zork", attributes={
+                        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "zork",
+                        "gen_ai.tool.description": "Sends an e-mail to the customer"}):
+                    pass
 
 
 def edges(topo: dict) -> dict:
@@ -117,7 +122,7 @@ def check_graph(srv):
     assert sorted(agents["supervisor"]["delegates_to"]) == ["coder", "researcher"]
     assert sorted(agents["coder"]["called_by"]) == ["planner", "supervisor"]
     assert agents["researcher"]["tokens"] == 3 * 110, "tokens of what ran in the agent"
-    assert sorted(agents["coder"]["sensitive_tools"]) == ["execute_code", "python_repl"]
+    assert sorted(agents["coder"]["sensitive_tools"]) == ["execute_code", "python_repl", "zork"]
     assert (agents["supervisor"]["framework"], agents["Manager"]["framework"], agents["planner"]["framework"]) == (
         "langchain", "crewai", "autogen")
     assert agents["researcher"]["agent_ids"] == [] and agents["coder"]["mcp_servers"] == ["github"]
@@ -125,6 +130,7 @@ def check_graph(srv):
     assert tools["python_repl"]["category"] == "code_execution"
     assert tools["tavily_search"]["category"] == "network_fetch"
     assert tools["file_write"]["category"] == "write"
+    assert (tools["zork"]["category"], tools["zork"]["description"]) == ("messaging", "Sends an e-mail to the customer")
     mcp = tools["mcp__github__create_issue"]
     assert (mcp["category"], mcp["mcp_server"], mcp["callers"]) == ("mcp_server", "github", ["coder"])
     assert (tools["python_repl"]["calls"], tools["python_repl"]["errors"]) == (3, 1)

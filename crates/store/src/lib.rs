@@ -171,6 +171,15 @@ pub trait Store: Send + Sync + 'static {
         to_ns: i64,
     ) -> Result<Vec<topology::AgentIdentity>>;
 
+    /// Tool descriptions their spans reported (`gen_ai.tool.description`, `tool.description`),
+    /// from each tool's latest call in the window.
+    async fn tool_descriptions(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<(String, String)>>;
+
     /// Guardrails that ran in the window, per guardrail and agent, with their decisions.
     async fn guardrails(
         &self,

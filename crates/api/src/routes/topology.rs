@@ -13,6 +13,7 @@ use spyglass_model::topology::{
     ToolCategory, Topology, node_id,
 };
 use spyglass_store::topology::{AgentIdentity, framework, mcp_server};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -27,16 +28,27 @@ pub struct WindowParams {
     agent: Option<String>,
 }
 
-async fn graph(st: &AppState, from: Option<&str>, to: Option<&str>) -> ApiResult<Topology> {
+/// The graph of the window, with tool descriptions (what the tools' spans said of them).
+async fn graph_and_descriptions(
+    st: &AppState,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> ApiResult<(Topology, HashMap<String, String>)> {
     let (from_ns, to_ns) = range(from, to)?;
-    let rows = st.store.topology_rows(&st.project, from_ns, to_ns).await?;
+    let (rows, descriptions) = tokio::try_join!(
+        st.store.topology_rows(&st.project, from_ns, to_ns),
+        st.store.tool_descriptions(&st.project, from_ns, to_ns),
+    )?;
+    let descriptions: HashMap<String, String> = descriptions.into_iter().collect();
     let tools = &st.engine.tools;
-    Ok(spyglass_store::topology::build(
-        from_ns,
-        to_ns,
-        &rows,
-        &|name| tools.classify(name, None),
-    ))
+    let graph = spyglass_store::topology::build(from_ns, to_ns, &rows, &|name| {
+        tools.classify(name, descriptions.get(name).map(String::as_str))
+    });
+    Ok((graph, descriptions))
+}
+
+async fn graph(st: &AppState, from: Option<&str>, to: Option<&str>) -> ApiResult<Topology> {
+    Ok(graph_and_descriptions(st, from, to).await?.0)
 }
 
 #[utoipa::path(get, path = "/api/v1/topology", tag = "topology", params(WindowParams),
@@ -197,6 +209,9 @@ pub struct ToolView {
     pub callers: Vec<String>,
     /// The MCP server that serves it, when its name says so (`mcp__<server>__<tool>`).
     pub mcp_server: Option<String>,
+    /// What its latest call in the window said of it (`gen_ai.tool.description`,
+    /// `tool.description`); the classifier reads it when the name says nothing.
+    pub description: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/tools", tag = "topology", params(WindowParams),
@@ -205,12 +220,13 @@ pub async fn list_tools(
     State(st): State<AppState>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Vec<ToolView>>> {
-    let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
+    let (g, descriptions) = graph_and_descriptions(&st, p.from.as_deref(), p.to.as_deref()).await?;
     Ok(Json(
         g.nodes
             .iter()
             .filter(|n| n.kind == NodeKind::Tool)
             .map(|n| ToolView {
+                description: descriptions.get(&n.name).cloned(),
                 mcp_server: mcp_server(&n.name).map(str::to_string),
                 name: n.name.clone(),
                 category: n.category.unwrap_or(ToolCategory::Unknown),

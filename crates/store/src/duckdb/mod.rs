@@ -444,6 +444,17 @@ impl Store for DuckDbStore {
             .await
     }
 
+    async fn tool_descriptions(
+        &self,
+        project: &str,
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let project = project.to_string();
+        self.read(move |c| topology::tool_descriptions(c, &project, from_ns, to_ns))
+            .await
+    }
+
     async fn guardrails(
         &self,
         project: &str,

@@ -166,3 +166,37 @@ pub fn agent_identities(
     })?;
     Ok(rows.collect::<duckdb::Result<_>>()?)
 }
+
+/// See `Store::tool_descriptions`.
+pub fn tool_descriptions(
+    conn: &Connection,
+    project: &str,
+    from_ns: i64,
+    to_ns: i64,
+) -> Result<Vec<(String, String)>> {
+    // One attribute text per tool (its latest call's), parsed once: extracting JSON from every
+    // tool span of a day would cost more than the rest of the inventory.
+    let mut stmt = conn.prepare(&format!(
+        "SELECT tool_name, arg_max(attributes, start_ns) FROM spans \
+         WHERE project_id = ? AND start_ns >= ? AND start_ns < ? AND kind = {} \
+         AND tool_name IS NOT NULL GROUP BY tool_name",
+        SpanKind::Tool.code()
+    ))?;
+    let rows = stmt.query_map(params![project, from_ns, to_ns], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (tool, attributes) = row?;
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&attributes) else {
+            continue;
+        };
+        let description = ["gen_ai.tool.description", "tool.description"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(|v| v.as_str()));
+        if let Some(d) = description {
+            out.push((tool, d.to_string()));
+        }
+    }
+    Ok(out)
+}
