@@ -84,6 +84,21 @@ impl Default for DuckDbConfig {
 
 pub const DB_FILE: &str = "spyglass.duckdb";
 
+/// Runs `f` in a transaction: committed when it succeeds, rolled back when it fails.
+pub(crate) fn in_transaction<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match f() {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// Cost recomputation works through its range in slices of about this many LLM and
 /// embedding span versions, each slice one job per writer: a writer commits the spans queued
 /// meanwhile between two slices, so ingest waits for one slice's re-pricing at most (well

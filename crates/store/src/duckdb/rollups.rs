@@ -159,7 +159,6 @@ pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
 /// trace, as the writer would have), replacing what is there, in one transaction. Used when an
 /// upgrade adds rollups to a store that already has spans.
 pub fn rebuild(conn: &Connection) -> Result<usize> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
     let run = || -> Result<usize> {
         conn.execute_batch("DELETE FROM rollups_minute")?;
         let sql = "SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.name, s.start_ns, \
@@ -239,16 +238,7 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
         flush(&current, &mut state);
         append(conn, deltas)
     };
-    match run() {
-        Ok(n) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    super::in_transaction(conn, run)
 }
 
 fn group_expr(g: Option<GroupBy>) -> String {

@@ -49,7 +49,6 @@ fn json(names: &[String]) -> String {
 /// Merges the rows of every (project, agent, fingerprint) into one, dropping those whose runs
 /// net out, in one transaction; returns the row counts before and after.
 pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
     let run = || -> Result<(usize, usize)> {
         let before: i64 =
             conn.query_row("SELECT count(*) FROM agent_versions", [], |r| r.get(0))?;
@@ -67,16 +66,7 @@ pub fn compact(conn: &Connection) -> Result<(usize, usize)> {
         let after: i64 = conn.query_row("SELECT count(*) FROM agent_versions", [], |r| r.get(0))?;
         Ok((before as usize, after as usize))
     };
-    match run() {
-        Ok(n) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    super::in_transaction(conn, run)
 }
 
 /// See `Store::agent_versions`.
