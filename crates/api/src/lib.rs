@@ -34,6 +34,8 @@ pub struct AppState {
     pub alerts: Arc<spyglass_alerts::Evaluator>,
     /// Whether webhook targets may be internal addresses (checked when a rule is saved).
     pub allow_private_webhooks: bool,
+    /// How long data is kept (shown by `/api/v1/retention`).
+    pub retention: Arc<spyglass_store::RetentionConfig>,
     /// Held while price overrides change or costs are recomputed, so the stored overrides
     /// and the engine's agree and a recomputation sees one set of prices.
     pub price_changes: Arc<tokio::sync::Mutex<()>>,
@@ -104,6 +106,7 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             routes::prices::delete_overrides
         ))
         .routes(routes!(routes::prices::recompute))
+        .routes(routes!(routes::ops::retention))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

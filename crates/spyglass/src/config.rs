@@ -12,6 +12,7 @@ use spyglass_engine::loops::LoopConfig;
 use spyglass_engine::security::SecurityConfig;
 use spyglass_engine::tools::ToolsConfig;
 use spyglass_ingest::Limits;
+use spyglass_store::RetentionConfig;
 use spyglass_store::duckdb::DuckDbConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Tool categories that win over the classifier (docs/topology.md).
     pub tools: ToolsConfig,
+    /// How long each project's data is kept (docs/retention.md).
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -74,6 +77,7 @@ impl Default for Config {
             guard: GuardPolicy::default(),
             alerts: AlertsConfig::default(),
             tools: ToolsConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -120,6 +124,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "limits",
     "alerts",
     "tools",
+    "retention",
     "store",
     "cost",
     "security",

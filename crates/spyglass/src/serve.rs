@@ -105,6 +105,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     ));
     let api_metrics = Arc::new(spyglass_api::ApiMetrics::default());
     api_metrics.register(&mut registry);
+    spyglass_store::retention::spawn(dyn_store.clone(), cfg.retention.clone(), stop_rx.clone());
     let alerts = crate::alerting::start(
         &cfg.alerts,
         dyn_store.clone(),
@@ -121,6 +122,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         metrics: api_metrics,
         alerts,
         allow_private_webhooks: cfg.alerts.allow_private_webhooks,
+        retention: Arc::new(cfg.retention.clone()),
         price_changes: Arc::default(),
     };
     let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());

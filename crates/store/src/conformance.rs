@@ -3,6 +3,8 @@
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
 mod analytics;
+mod retention;
+pub use retention::retention_removes_exactly_what_is_older;
 mod cost;
 mod versions;
 pub use analytics::{
@@ -36,7 +38,7 @@ macro_rules! store_conformance_tests {
             missing_things_are_none, large_batches_and_many_traces,
             list_sees_only_latest_versions, findings_filter_page_and_count,
             analytics_timeseries_top_and_usage, rollups_agree_with_a_recomputation,
-            rollups_follow_trace_structure,
+            rollups_follow_trace_structure, retention_removes_exactly_what_is_older,
             alert_rules_and_events_round_trip, price_overrides_round_trip,
             recompute_costs_updates_summaries_and_rollups, agent_versions_record_changes_once);
     };

@@ -10,6 +10,7 @@ pub mod attack;
 pub mod conformance;
 pub mod duckdb;
 mod error;
+pub mod retention;
 pub mod rollup;
 pub mod sketch;
 pub mod summary;
@@ -66,6 +67,57 @@ impl From<Vec<Span>> for Batch {
 /// Prices spans in place: sets `cost_usd` and `cost_source` on the ones it prices (the
 /// engine's `CostEngine::price_spans`; the store does not depend on the engine).
 pub type PriceFn = Arc<dyn Fn(&mut [Span]) + Send + Sync>;
+
+/// What [`Store::apply_retention`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionReport {
+    pub traces: u64,
+    pub spans: u64,
+    pub rollup_rows: u64,
+}
+
+/// How long a project's data is kept (the `[retention]` table of the config file).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days of data kept, for every project without its own setting; 0 keeps everything.
+    pub days: u32,
+    /// Seconds between retention passes (one also runs at start).
+    pub interval_s: u64,
+    /// Per project: `[retention.projects.<id>] days = N`.
+    pub projects: std::collections::BTreeMap<String, ProjectRetention>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectRetention {
+    pub days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            days: 30,
+            interval_s: 3600,
+            projects: Default::default(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The project's window in days (0: kept forever).
+    pub fn days_for(&self, project: &str) -> u32 {
+        self.projects.get(project).map_or(self.days, |p| p.days)
+    }
+
+    /// Everything that started before this is deleted; `None` when the project keeps all.
+    pub fn cutoff_ns(&self, project: &str, now_ns: i64) -> Option<i64> {
+        match self.days_for(project) {
+            0 => None,
+            d => Some(now_ns - d as i64 * 86_400_000_000_000),
+        }
+    }
+}
 
 /// What [`Store::recompute_costs`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -233,6 +285,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RecomputeReport>;
 
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// Deletes the project's traces whose every span started before `cutoff_ns`, and its
+    /// rollups, agent-version rows and alert events older than that.
+    async fn apply_retention(&self, project: &str, cutoff_ns: i64) -> Result<RetentionReport>;
+
+    /// Every project with stored traces.
+    async fn projects(&self) -> Result<Vec<String>>;
 
     /// Merges what background compaction merges (rollup deltas) now; reads answer the same
     /// before and after.

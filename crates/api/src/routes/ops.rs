@@ -46,3 +46,29 @@ pub async fn metrics(State(st): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// How long this project's data is kept.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RetentionView {
+    /// Days kept; 0 keeps everything.
+    pub days: u32,
+    /// Data that started before this is deleted by the next pass (`null`: kept forever).
+    pub cutoff_ns: Option<i64>,
+    pub cutoff_time: Option<String>,
+    /// Seconds between passes.
+    pub interval_s: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/retention", tag = "ops",
+    responses((status = 200, body = RetentionView)))]
+pub async fn retention(State(st): State<AppState>) -> axum::Json<RetentionView> {
+    let cutoff = st
+        .retention
+        .cutoff_ns(&st.project, spyglass_model::now_ns());
+    axum::Json(RetentionView {
+        days: st.retention.days_for(&st.project),
+        cutoff_ns: cutoff,
+        cutoff_time: cutoff.map(crate::params::rfc3339),
+        interval_s: st.retention.interval_s,
+    })
+}

@@ -66,6 +66,21 @@ impl TraceCache {
         }
     }
 
+    /// Forgets the project's traces whose every span started before `cutoff_ns` (retention
+    /// deleted them); returns how many.
+    pub fn forget_older(&mut self, project: &str, cutoff_ns: i64) -> usize {
+        let old: Vec<TraceId> = self.projects.get(project).map_or_else(Vec::new, |m| {
+            m.iter()
+                .filter(|(_, e)| e.state.spans.values().all(|c| c.start_ns < cutoff_ns))
+                .map(|(t, _)| *t)
+                .collect()
+        });
+        for t in &old {
+            self.remove(project, *t);
+        }
+        old.len()
+    }
+
     /// Records that a trace was written (its span count may have changed) and evicts the
     /// least recently written traces beyond the budget. `before` is its span count before.
     pub fn touched(&mut self, project: &str, trace: TraceId, before: usize) {

@@ -10,6 +10,7 @@ mod metrics;
 mod prices;
 mod read;
 mod recompute;
+mod retention;
 mod rollups;
 mod schema;
 mod topology;
@@ -571,6 +572,50 @@ impl Store for DuckDbStore {
         }
         report.traces_touched = traces.len() as u64;
         Ok(report)
+    }
+
+    async fn apply_retention(
+        &self,
+        project: &str,
+        cutoff_ns: i64,
+    ) -> Result<crate::RetentionReport> {
+        // Writer 0 deletes (between its commits); then every writer forgets the traces it
+        // cached, so a late span of a deleted trace starts it afresh.
+        let mut pending = Vec::new();
+        {
+            let writers = self.writers.lock().expect("writers lock");
+            if writers.is_empty() {
+                return Err(StoreError::Closed);
+            }
+            for (i, tx) in writers.iter().enumerate() {
+                let (ack, done) = tokio::sync::oneshot::channel();
+                let project = project.to_string();
+                let task = move |w: &mut writer::Writer| {
+                    let result = if i == 0 {
+                        retention::apply(&w.conn, &project, cutoff_ns)
+                    } else {
+                        Ok(crate::RetentionReport::default())
+                    };
+                    w.cache.forget_older(&project, cutoff_ns);
+                    let _ = ack.send(result);
+                };
+                tx.send(writer::Job::Task(Box::new(task)))
+                    .map_err(|_| StoreError::Closed)?;
+                pending.push(done);
+            }
+        }
+        let mut report = crate::RetentionReport::default();
+        for done in pending {
+            let r = done.await.map_err(|_| StoreError::Closed)??;
+            report.traces += r.traces;
+            report.spans += r.spans;
+            report.rollup_rows += r.rollup_rows;
+        }
+        Ok(report)
+    }
+
+    async fn projects(&self) -> Result<Vec<String>> {
+        self.read(retention::projects).await
     }
 
     async fn stats(&self) -> Result<StoreStats> {

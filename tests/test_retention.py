@@ -1,0 +1,51 @@
+"""Retention through the real binary: a background pass deletes exactly the traces older than
+the project's window (whole traces, every span older), keeps the rest, and the API says what
+the window is."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry import trace as otel_trace
+
+DAY = 86_400 * 10**9
+
+
+def test_retention_deletes_exactly_what_is_older_than_the_window(fresh_server, tmp_path):
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text("[retention]\ndays = 30\ninterval_s = 1\n")
+    srv = fresh_server(extra_args=["--config", str(cfg)]).start()
+    tp = TracerProvider(resource=Resource.create({"service.name": "retention-app"}))
+    tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{srv.otlp_http}/v1/traces")))
+    tracer = tp.get_tracer("retention-test")
+    now = time.time_ns()
+    ids = {}
+    # An hour either side of the 30-day boundary, and one trace that crosses it.
+    for label, starts in [("old", [now - 30 * DAY - 3_600 * 10**9]),
+                          ("kept", [now - 30 * DAY + 3_600 * 10**9]),
+                          ("crossing", [now - 30 * DAY - 60 * 10**9, now - 30 * DAY + 60 * 10**9])]:
+        root = tracer.start_span(f"{label} root", start_time=starts[0])
+        ids[label] = format(root.get_span_context().trace_id, "032x")
+        ctx = otel_trace.set_span_in_context(root)
+        for s in starts[1:]:
+            child = tracer.start_span(f"{label} child", context=ctx, start_time=s)
+            child.end(end_time=s + 10**6)
+        root.end(end_time=starts[-1] + 2 * 10**6)
+    tp.shutdown()
+
+    deadline = time.time() + 15
+    while time.time() < deadline and requests.get(f"{srv.api}/api/v1/traces/{ids['old']}", timeout=5).status_code != 404:
+        time.sleep(0.2)
+    assert requests.get(f"{srv.api}/api/v1/traces/{ids['old']}", timeout=5).status_code == 404
+    assert len(srv.trace(ids["kept"])["spans"]) == 1
+    assert len(srv.trace(ids["crossing"])["spans"]) == 2, "a trace crossing the boundary is kept whole"
+    listed = {t["trace_id"] for t in srv.get_json("/api/v1/traces", **{"from": "40d"})["items"]}
+    assert listed == {ids["kept"], ids["crossing"]}
+    r = srv.get_json("/api/v1/retention")
+    assert r["days"] == 30 and r["interval_s"] == 1
+    assert abs(r["cutoff_ns"] - (time.time_ns() - 30 * DAY)) < 60 * 10**9
