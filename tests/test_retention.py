@@ -49,3 +49,42 @@ def test_retention_deletes_exactly_what_is_older_than_the_window(fresh_server, t
     r = srv.get_json("/api/v1/retention")
     assert r["days"] == 30 and r["interval_s"] == 1
     assert abs(r["cutoff_ns"] - (time.time_ns() - 30 * DAY)) < 60 * 10**9
+
+
+def test_deleting_a_user_removes_their_data_from_every_query_and_is_audited(fresh_server):
+    srv = fresh_server().start()
+    tp = TracerProvider(resource=Resource.create({"service.name": "gdpr-app"}))
+    tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{srv.otlp_http}/v1/traces")))
+    tracer = tp.get_tracer("deletion-test")
+    ids = {}
+    for label, user in [("a1", "erin"), ("a2", "erin"), ("b1", "frank"), ("b2", "frank")]:
+        with tracer.start_as_current_span(f"turn {label}", attributes={"session.id": f"s-{label}"}) as root:
+            ids[label] = format(root.get_span_context().trace_id, "032x")
+            with tracer.start_as_current_span("chat", attributes={
+                    "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "user.id": user,
+                    "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1}):
+                pass
+    tp.shutdown()
+    for t in ids.values():
+        srv.wait_for_trace(t, spans=2)
+
+    r = requests.delete(f"{srv.api}/api/v1/users/erin", timeout=10)
+    assert r.status_code == 200 and r.json() == {"traces": 2, "spans": 4}, r.text
+    for label in ("a1", "a2"):
+        assert requests.get(f"{srv.api}/api/v1/traces/{ids[label]}", timeout=5).status_code == 404
+    assert srv.get_json("/api/v1/traces", user="erin")["items"] == []
+    assert srv.get_json("/api/v1/analytics/usage", by="user", key="erin") == []
+    assert requests.get(f"{srv.api}/api/v1/sessions/s-a1", timeout=5).status_code == 404
+    count = srv.get_json("/api/v1/analytics/timeseries", metric="count", service="gdpr-app", **{"from": "1h"})
+    assert count["series"][0]["total"] == 4.0, "rollups lose the user's spans at once"
+    assert requests.delete(f"{srv.api}/api/v1/users/erin", timeout=10).status_code == 404
+    assert len(srv.trace(ids["b1"])["spans"]) == 2, "other users' data stays"
+
+    assert requests.delete(f"{srv.api}/api/v1/sessions/s-b1", timeout=10).json()["traces"] == 1
+    assert requests.delete(f"{srv.api}/api/v1/traces/{ids['b2']}", timeout=10).json()["traces"] == 1
+    assert requests.delete(f"{srv.api}/api/v1/traces/not-hex", timeout=10).status_code == 400
+    log = srv.get_json("/api/v1/audit")
+    assert [(e["action"], e["target"]) for e in log[:4]] == [
+        ("delete.trace", f"trace {ids['b2']}"), ("delete.session", "session s-b1"),
+        ("delete.user", "user erin"), ("delete.user", "user erin")]
+    assert log[3]["detail"] == {"traces": 2, "spans": 4} and log[3]["actor"] == "local"

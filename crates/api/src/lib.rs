@@ -68,11 +68,18 @@ struct ApiDoc;
 pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::traces::list_traces))
-        .routes(routes!(routes::traces::get_trace))
+        .routes(routes!(
+            routes::traces::get_trace,
+            routes::lifecycle::delete_trace
+        ))
         .routes(routes!(routes::traces::get_span))
         .routes(routes!(routes::traces::export_trace))
         .routes(routes!(routes::sessions::list_sessions))
-        .routes(routes!(routes::sessions::get_session))
+        .routes(routes!(
+            routes::sessions::get_session,
+            routes::lifecycle::delete_session
+        ))
+        .routes(routes!(routes::lifecycle::delete_user))
         .routes(routes!(routes::sessions::facets))
         .routes(routes!(routes::live::live))
         .routes(routes!(routes::findings::list_findings))
@@ -107,6 +114,7 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(routes::prices::recompute))
         .routes(routes!(routes::ops::retention))
+        .routes(routes!(routes::lifecycle::audit_log))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

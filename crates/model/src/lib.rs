@@ -41,6 +41,7 @@ mod string_enum {
 
 pub mod alert;
 pub mod analytics;
+pub mod audit;
 pub mod finding;
 pub mod ids;
 pub mod json_text;

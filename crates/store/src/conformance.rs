@@ -3,7 +3,9 @@
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
 mod analytics;
+mod deletion;
 mod retention;
+pub use deletion::deletion_removes_a_users_data_from_every_query;
 pub use retention::retention_removes_exactly_what_is_older;
 mod cost;
 mod versions;
@@ -39,6 +41,7 @@ macro_rules! store_conformance_tests {
             list_sees_only_latest_versions, findings_filter_page_and_count,
             analytics_timeseries_top_and_usage, rollups_agree_with_a_recomputation,
             rollups_follow_trace_structure, retention_removes_exactly_what_is_older,
+            deletion_removes_a_users_data_from_every_query,
             alert_rules_and_events_round_trip, price_overrides_round_trip,
             recompute_costs_updates_summaries_and_rollups, agent_versions_record_changes_once);
     };

@@ -293,6 +293,25 @@ pub trait Store: Send + Sync + 'static {
     /// Every project with stored traces.
     async fn projects(&self) -> Result<Vec<String>>;
 
+    /// Deletes a trace, a session's traces or a user's traces (every span, link, finding and
+    /// summary; their contributions taken out of rollups and agent versions), gone from every
+    /// query when this returns.
+    async fn delete(
+        &self,
+        project: &str,
+        target: &spyglass_model::audit::DeleteTarget,
+    ) -> Result<spyglass_model::audit::DeletionReport>;
+
+    async fn record_audit(&self, entry: &spyglass_model::audit::AuditEntry) -> Result<()>;
+
+    /// The audit log, newest first, entries before `before_ns`.
+    async fn audit_log(
+        &self,
+        project: &str,
+        before_ns: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<spyglass_model::audit::AuditEntry>>;
+
     /// Merges what background compaction merges (rollup deltas) now; reads answer the same
     /// before and after.
     async fn compact(&self) -> Result<()>;

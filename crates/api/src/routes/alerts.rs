@@ -4,6 +4,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, ErrorBody};
 use crate::params::parse_time;
+use crate::routes::lifecycle::audit;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -67,6 +68,13 @@ pub async fn create_rule(
     let rule = build(&st, &spec, &id, None).await?;
     st.store.put_alert_rule(&rule).await?;
     tracing::info!(rule = %rule.id, name = %rule.name, "alert rule created");
+    audit(
+        &st,
+        "alert_rule.create",
+        rule.id.clone(),
+        serde_json::to_value(rule.redacted()).unwrap_or_default(),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(status_of(&st, rule))))
 }
 
@@ -105,6 +113,13 @@ pub async fn replace_rule(
     refuse_config(&old)?;
     let rule = build(&st, &spec, &id, Some(old.created_ns)).await?;
     st.store.put_alert_rule(&rule).await?;
+    audit(
+        &st,
+        "alert_rule.replace",
+        rule.id.clone(),
+        serde_json::to_value(rule.redacted()).unwrap_or_default(),
+    )
+    .await;
     Ok(Json(status_of(&st, rule)))
 }
 
@@ -119,6 +134,13 @@ pub async fn delete_rule(
     refuse_config(&rule)?;
     st.store.delete_alert_rule(&st.project, &id).await?;
     tracing::info!(rule = %id, "alert rule deleted");
+    audit(
+        &st,
+        "alert_rule.delete",
+        id.clone(),
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,6 +3,7 @@ pub mod analytics;
 pub mod findings;
 pub mod guard;
 pub mod home;
+pub mod lifecycle;
 pub mod live;
 pub mod ops;
 pub mod prices;

@@ -182,6 +182,9 @@ pub async fn put_overrides(
         aliases = cost.aliases.len(),
         "price overrides set"
     );
+    let detail = serde_json::to_value(&cost).unwrap_or_default();
+    crate::routes::lifecycle::audit(&st, "prices.overrides.set", st.project.to_string(), detail)
+        .await;
     Ok(Json(cost))
 }
 
@@ -196,6 +199,14 @@ pub async fn delete_overrides(State(st): State<AppState>) -> ApiResult<StatusCod
         .set_project_overrides(&st.project, None)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     tracing::info!(project = %st.project, "price overrides removed");
+    let target = st.project.to_string();
+    crate::routes::lifecycle::audit(
+        &st,
+        "prices.overrides.delete",
+        target,
+        serde_json::Value::Null,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -288,6 +299,9 @@ pub async fn recompute(
         ms = started.elapsed().as_millis() as u64,
         "recomputed span costs"
     );
+    let detail = serde_json::to_value(r).unwrap_or_default();
+    let target = format!("{} .. {}", rfc3339(from), rfc3339(to));
+    crate::routes::lifecycle::audit(&st, "prices.recompute", target, detail).await;
     Ok(Json(RecomputeView {
         from_ns: from,
         from_time: rfc3339(from),

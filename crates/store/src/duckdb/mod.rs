@@ -5,6 +5,7 @@
 mod alerts;
 mod arrow;
 mod cache;
+mod deletion;
 mod guardrails;
 mod metrics;
 mod prices;
@@ -616,6 +617,59 @@ impl Store for DuckDbStore {
 
     async fn projects(&self) -> Result<Vec<String>> {
         self.read(retention::projects).await
+    }
+
+    async fn delete(
+        &self,
+        project: &str,
+        target: &spyglass_model::audit::DeleteTarget,
+    ) -> Result<spyglass_model::audit::DeletionReport> {
+        let traces = {
+            let (project, target) = (project.to_string(), target.clone());
+            self.read(move |c| deletion::traces_of(c, &project, &target))
+                .await?
+        };
+        let traces = Arc::new(traces);
+        let mut pending = Vec::new();
+        {
+            let writers = self.writers.lock().expect("writers lock");
+            if writers.is_empty() {
+                return Err(StoreError::Closed);
+            }
+            for tx in writers.iter() {
+                let (ack, done) = tokio::sync::oneshot::channel();
+                let (project, traces) = (project.to_string(), traces.clone());
+                let task = move |w: &mut writer::Writer| {
+                    let _ = ack.send(w.delete_traces(&project, &traces));
+                };
+                tx.send(writer::Job::Task(Box::new(task)))
+                    .map_err(|_| StoreError::Closed)?;
+                pending.push(done);
+            }
+        }
+        let mut report = spyglass_model::audit::DeletionReport::default();
+        for done in pending {
+            let r = done.await.map_err(|_| StoreError::Closed)??;
+            report.traces += r.traces;
+            report.spans += r.spans;
+        }
+        Ok(report)
+    }
+
+    async fn record_audit(&self, entry: &spyglass_model::audit::AuditEntry) -> Result<()> {
+        let entry = entry.clone();
+        self.read(move |c| deletion::record(c, &entry)).await
+    }
+
+    async fn audit_log(
+        &self,
+        project: &str,
+        before_ns: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<spyglass_model::audit::AuditEntry>> {
+        let project = project.to_string();
+        self.read(move |c| deletion::list(c, &project, before_ns, limit))
+            .await
     }
 
     async fn stats(&self) -> Result<StoreStats> {

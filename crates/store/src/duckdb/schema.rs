@@ -212,6 +212,16 @@ CREATE TABLE agent_versions (
     last_seen_ns        BIGINT NOT NULL,
     runs                BIGINT NOT NULL
 );
+
+-- Admin actions (deletions, rule changes, price changes): append-only.
+CREATE TABLE audit_log (
+    project_id  VARCHAR NOT NULL,
+    time_ns     BIGINT NOT NULL,
+    actor       VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL,
+    target      VARCHAR NOT NULL,
+    detail      VARCHAR NOT NULL           -- JSON
+);
 "#,
     ),
 ];
