@@ -214,6 +214,38 @@ impl DuckDbStore {
     }
 }
 
+impl DuckDbStore {
+    /// Runs `task(index)` on every writer thread, between its commits, and gathers the
+    /// results in writer order.
+    async fn on_writers<T: Send + 'static>(
+        &self,
+        task: impl Fn(usize) -> Box<dyn FnOnce(&mut writer::Writer) -> Result<T> + Send>,
+    ) -> Result<Vec<T>> {
+        let mut pending = Vec::new();
+        {
+            let writers = self.writers.lock().expect("writers lock");
+            if writers.is_empty() {
+                return Err(StoreError::Closed);
+            }
+            for (i, tx) in writers.iter().enumerate() {
+                let (ack, done) = tokio::sync::oneshot::channel();
+                let work = task(i);
+                let job = move |w: &mut writer::Writer| {
+                    let _ = ack.send(work(w));
+                };
+                tx.send(writer::Job::Task(Box::new(job)))
+                    .map_err(|_| StoreError::Closed)?;
+                pending.push(done);
+            }
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for done in pending {
+            out.push(done.await.map_err(|_| StoreError::Closed)??);
+        }
+        Ok(out)
+    }
+}
+
 impl Drop for DuckDbStore {
     fn drop(&mut self) {
         self.close();
@@ -547,25 +579,13 @@ impl Store for DuckDbStore {
         };
         for (start, end) in slices {
             // Each writer re-prices the traces it owns, on its own thread, between commits.
-            let mut pending = Vec::new();
-            {
-                let writers = self.writers.lock().expect("writers lock");
-                if writers.is_empty() {
-                    return Err(StoreError::Closed);
-                }
-                for tx in writers.iter() {
-                    let (ack, done) = tokio::sync::oneshot::channel();
+            let parts = self
+                .on_writers(|_| {
                     let (project, price) = (project.to_string(), price.clone());
-                    let task = move |w: &mut writer::Writer| {
-                        let _ = ack.send(w.reprice(&project, start, end, &price));
-                    };
-                    tx.send(writer::Job::Task(Box::new(task)))
-                        .map_err(|_| StoreError::Closed)?;
-                    pending.push(done);
-                }
-            }
-            for done in pending {
-                let part = done.await.map_err(|_| StoreError::Closed)??;
+                    Box::new(move |w: &mut writer::Writer| w.reprice(&project, start, end, &price))
+                })
+                .await?;
+            for part in parts {
                 report.spans_examined += part.spans_examined;
                 report.spans_changed += part.spans_changed;
                 traces.extend(part.traces);
@@ -582,32 +602,22 @@ impl Store for DuckDbStore {
     ) -> Result<crate::RetentionReport> {
         // Writer 0 deletes (between its commits); then every writer forgets the traces it
         // cached, so a late span of a deleted trace starts it afresh.
-        let mut pending = Vec::new();
-        {
-            let writers = self.writers.lock().expect("writers lock");
-            if writers.is_empty() {
-                return Err(StoreError::Closed);
-            }
-            for (i, tx) in writers.iter().enumerate() {
-                let (ack, done) = tokio::sync::oneshot::channel();
+        let parts = self
+            .on_writers(|i| {
                 let project = project.to_string();
-                let task = move |w: &mut writer::Writer| {
+                Box::new(move |w: &mut writer::Writer| {
                     let result = if i == 0 {
                         retention::apply(&w.conn, &project, cutoff_ns)
                     } else {
                         Ok(crate::RetentionReport::default())
                     };
                     w.cache.forget_older(&project, cutoff_ns);
-                    let _ = ack.send(result);
-                };
-                tx.send(writer::Job::Task(Box::new(task)))
-                    .map_err(|_| StoreError::Closed)?;
-                pending.push(done);
-            }
-        }
+                    result
+                })
+            })
+            .await?;
         let mut report = crate::RetentionReport::default();
-        for done in pending {
-            let r = done.await.map_err(|_| StoreError::Closed)??;
+        for r in parts {
             report.traces += r.traces;
             report.spans += r.spans;
             report.rollup_rows += r.rollup_rows;
@@ -630,26 +640,14 @@ impl Store for DuckDbStore {
                 .await?
         };
         let traces = Arc::new(traces);
-        let mut pending = Vec::new();
-        {
-            let writers = self.writers.lock().expect("writers lock");
-            if writers.is_empty() {
-                return Err(StoreError::Closed);
-            }
-            for tx in writers.iter() {
-                let (ack, done) = tokio::sync::oneshot::channel();
+        let parts = self
+            .on_writers(|_| {
                 let (project, traces) = (project.to_string(), traces.clone());
-                let task = move |w: &mut writer::Writer| {
-                    let _ = ack.send(w.delete_traces(&project, &traces));
-                };
-                tx.send(writer::Job::Task(Box::new(task)))
-                    .map_err(|_| StoreError::Closed)?;
-                pending.push(done);
-            }
-        }
+                Box::new(move |w: &mut writer::Writer| w.delete_traces(&project, &traces))
+            })
+            .await?;
         let mut report = spyglass_model::audit::DeletionReport::default();
-        for done in pending {
-            let r = done.await.map_err(|_| StoreError::Closed)??;
+        for r in parts {
             report.traces += r.traces;
             report.spans += r.spans;
         }
