@@ -80,11 +80,15 @@ def test_deleting_a_user_removes_their_data_from_every_query_and_is_audited(fres
     assert requests.delete(f"{srv.api}/api/v1/users/erin", timeout=10).status_code == 404
     assert len(srv.trace(ids["b1"])["spans"]) == 2, "other users' data stays"
 
-    assert requests.delete(f"{srv.api}/api/v1/sessions/s-b1", timeout=10).json()["traces"] == 1
+    out = srv.cli("delete", "session", "s-b1").stdout
+    assert out.strip() == "deleted session s-b1: 1 traces, 2 spans", out
+    failed = srv.cli("delete", "user", "nobody at all", check=False)
+    assert failed.returncode != 0 and "404" in failed.stderr, failed
     assert requests.delete(f"{srv.api}/api/v1/traces/{ids['b2']}", timeout=10).json()["traces"] == 1
     assert requests.delete(f"{srv.api}/api/v1/traces/not-hex", timeout=10).status_code == 400
     log = srv.get_json("/api/v1/audit")
-    assert [(e["action"], e["target"]) for e in log[:4]] == [
-        ("delete.trace", f"trace {ids['b2']}"), ("delete.session", "session s-b1"),
-        ("delete.user", "user erin"), ("delete.user", "user erin")]
-    assert log[3]["detail"] == {"traces": 2, "spans": 4} and log[3]["actor"] == "local"
+    # Attempts that found nothing are recorded too.
+    assert [(e["action"], e["target"]) for e in log[:5]] == [
+        ("delete.trace", f"trace {ids['b2']}"), ("delete.user", "user nobody at all"),
+        ("delete.session", "session s-b1"), ("delete.user", "user erin"), ("delete.user", "user erin")]
+    assert log[4]["detail"] == {"traces": 2, "spans": 4} and log[4]["actor"] == "local"

@@ -25,10 +25,24 @@ impl Client {
 
     /// GET a path with query pairs; the API's `{"error": …}` becomes the error message.
     pub async fn get(&self, path: &str, query: &[(String, String)]) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::GET, path, query).await
+    }
+
+    /// DELETE a path; the answer's JSON (the API's error message on failure).
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::DELETE, path, &[]).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
-            .get(&url)
+            .request(method, &url)
             .query(query)
             .send()
             .await

@@ -1,11 +1,13 @@
 //! The client side of the `spyglass` binary: commands that talk to a running server.
 
 mod client;
+mod delete;
 mod doctor;
 mod tail;
 mod traces;
 pub mod waterfall;
 
+pub use delete::{DeleteCommand, delete};
 pub use doctor::{DoctorArgs, doctor};
 pub use tail::{TailArgs, tail};
 pub use traces::{TracesCommand, traces};

@@ -46,6 +46,8 @@ enum Command {
     Tail(spyglass_cli::TailArgs),
     /// Send a test span through a running server and time each stage.
     Doctor(spyglass_cli::DoctorArgs),
+    /// Delete a trace, a session or everything of a user on a running server.
+    Delete(spyglass_cli::DeleteCommand),
 }
 
 fn init_logging(format: &str) {
@@ -102,6 +104,10 @@ fn main() -> anyhow::Result<()> {
         Command::Doctor(args) => {
             init_logging("text");
             rt.block_on(spyglass_cli::doctor(args))
+        }
+        Command::Delete(cmd) => {
+            init_logging("text");
+            rt.block_on(spyglass_cli::delete(cmd))
         }
     }
 }
