@@ -160,14 +160,6 @@ impl Sketch {
         })?;
         Some(s)
     }
-
-    /// Adds the sketch `bytes` encode, without building it first (queries merge thousands).
-    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Option<()> {
-        decode(bytes, |b, c| match b {
-            None => self.zero += c,
-            Some(b) => self.add_bucket(b, c),
-        })
-    }
 }
 
 /// An accumulator for merging many stored sketches: dense counts, so adding a bucket is an
@@ -294,14 +286,11 @@ mod tests {
             let (mut sa, mut sb, mut all) = (Sketch::default(), Sketch::default(), Sketch::default());
             for v in &a { sa.add(*v, 1); all.add(*v, 1); }
             for v in &b { sb.add(*v, 1); all.add(*v, 1); }
-            let mut from_bytes = sa.clone();
-            from_bytes.merge_bytes(&sb.to_bytes()).unwrap();
             let mut dense = DenseSketch::default();
             dense.merge_bytes(&sb.to_bytes()).unwrap();
             dense.merge_bytes(&sa.to_bytes()).unwrap();
             prop_assert_eq!(&dense.into_sketch(), &all);
             sa.merge(&sb);
-            prop_assert_eq!(&from_bytes, &all);
             prop_assert_eq!(sa, all);
         }
 

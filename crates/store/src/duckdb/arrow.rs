@@ -456,6 +456,25 @@ pub struct SummaryRow<'a> {
     pub version: i64,
 }
 
+impl<'a> SummaryRow<'a> {
+    /// The summary version of a trace's state, with where its spans are stored.
+    pub fn of(
+        project_id: &'a str,
+        trace: TraceId,
+        state: &crate::summary::TraceState,
+        version: i64,
+    ) -> Self {
+        let (max_start_ns, min_received_ns) = state.storage_bounds();
+        SummaryRow {
+            project_id,
+            summary: state.summary(trace),
+            max_start_ns,
+            min_received_ns,
+            version,
+        }
+    }
+}
+
 /// Builds the `trace_summaries` batch.
 pub fn summaries_batch(rows: &[SummaryRow]) -> RecordBatch {
     let n = rows.len();

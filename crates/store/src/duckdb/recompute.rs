@@ -7,6 +7,7 @@
 //! span replaces the new figure, not the old one.
 
 use super::arrow::{self, SummaryRow};
+use super::cache::TraceCache;
 use super::read;
 use super::writer::Writer;
 use crate::rollup::{Derived, RollupDeltas, derive};
@@ -79,6 +80,24 @@ pub fn slices(
     }
     cuts.push(to_ns);
     Ok(cuts.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
+/// A re-priced trace's state: loaded for this re-pricing, or cached.
+fn rewritten_state<'a>(
+    loaded: &'a Loaded,
+    cache: &'a mut TraceCache,
+    project: &str,
+    trace: TraceId,
+) -> &'a TraceState {
+    match loaded.get(&trace) {
+        Some(st) => st,
+        None => {
+            &cache
+                .get_mut(project, trace)
+                .expect("a rewritten trace is cached or loaded")
+                .state
+        }
+    }
 }
 
 impl Writer {
@@ -226,16 +245,7 @@ impl Writer {
         rewritten.sort_unstable();
         let mut deltas = RollupDeltas::default();
         for t in &rewritten {
-            let state = match loaded.get(t) {
-                Some(st) => st,
-                None => {
-                    &self
-                        .cache
-                        .get_mut(project, *t)
-                        .expect("a rewritten trace is cached or loaded")
-                        .state
-                }
-            };
+            let state = rewritten_state(&loaded, &mut self.cache, project, *t);
             let was = before.remove(t).expect("recorded above");
             deltas.change(was, &derive(&project_id, state));
         }
@@ -278,24 +288,8 @@ impl Writer {
             let version = self.shared.next_version.fetch_add(1, Ordering::Relaxed);
             let mut rows = Vec::with_capacity(rewritten.len());
             for t in &rewritten {
-                let state = match loaded.get(t) {
-                    Some(st) => st,
-                    None => {
-                        &self
-                            .cache
-                            .get_mut(project, *t)
-                            .expect("a rewritten trace is cached or loaded")
-                            .state
-                    }
-                };
-                let (max_start_ns, min_received_ns) = state.storage_bounds();
-                rows.push(SummaryRow {
-                    project_id: project,
-                    summary: state.summary(*t),
-                    max_start_ns,
-                    min_received_ns,
-                    version,
-                });
+                let state = rewritten_state(&loaded, &mut self.cache, project, *t);
+                rows.push(SummaryRow::of(project, *t, state, version));
             }
             let mut app = self.conn.appender("trace_summaries")?;
             app.append_record_batch(arrow::summaries_batch(&rows))?;

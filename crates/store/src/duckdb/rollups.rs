@@ -81,12 +81,22 @@ pub(super) fn agg_at(r: &Row, at: usize) -> duckdb::Result<RollupAgg> {
     })
 }
 
-/// Adds a stored sketch into an accumulator.
-pub(super) fn merge_sketch(into: &mut DenseSketch, bytes: &[u8]) -> Result<()> {
-    into.merge_bytes(bytes).ok_or_else(|| StoreError::Corrupt {
-        column: "rollups_minute.latency",
-        message: "undecodable sketch".into(),
-    })
+/// The merge of the stored sketches a `list(latency)` column holds.
+pub(super) fn merged_sketch(list: Value) -> Result<Sketch> {
+    let mut dense = DenseSketch::default();
+    if let Value::List(items) = list {
+        for v in items {
+            if let Value::Blob(bytes) = v {
+                dense
+                    .merge_bytes(&bytes)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        column: "rollups_minute.latency",
+                        message: "undecodable sketch".into(),
+                    })?;
+            }
+        }
+    }
+    Ok(dense.into_sketch())
 }
 
 pub(super) fn sketch(bytes: &[u8]) -> Result<Sketch> {
@@ -315,14 +325,8 @@ pub fn bucket_rows(
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let mut agg = agg_at(r, 2)?;
-        if latency && let Value::List(items) = r.get::<_, Value>(13)? {
-            let mut dense = DenseSketch::default();
-            for v in items {
-                if let Value::Blob(bytes) = v {
-                    merge_sketch(&mut dense, &bytes)?;
-                }
-            }
-            agg.latency = dense.into_sketch();
+        if latency {
+            agg.latency = merged_sketch(r.get(13)?)?;
         }
         out.push(BucketRow {
             bucket_ns: r.get(0)?,

@@ -1,13 +1,11 @@
 //! The rollup rows the topology and inventory are built from (`crate::topology`), and the
 //! traces attack paths are found in (`crate::attack`).
 
-use super::rollups::{MEASURES, agg_at, merge_sketch};
+use super::rollups::{MEASURES, agg_at, merged_sketch};
 use crate::attack::{EvFinding, EvSpan, TraceEvidence};
 use crate::rollup::MINUTE_NS;
-use crate::sketch::DenseSketch;
 use crate::topology::{AgentIdentity, TopoRow};
 use crate::{Result, StoreError};
-use duckdb::types::Value;
 use duckdb::{Connection, ToSql, params};
 use spyglass_model::finding::{Category, Severity, Vector};
 use spyglass_model::{SpanId, SpanKind, TraceId};
@@ -30,15 +28,7 @@ pub fn rows(conn: &Connection, project: &str, from_ns: i64, to_ns: i64) -> Resul
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let mut agg = agg_at(r, 6)?;
-        if let Value::List(items) = r.get::<_, Value>(17)? {
-            let mut dense = DenseSketch::default();
-            for v in items {
-                if let Value::Blob(bytes) = v {
-                    merge_sketch(&mut dense, &bytes)?;
-                }
-            }
-            agg.latency = dense.into_sketch();
-        }
+        agg.latency = merged_sketch(r.get(17)?)?;
         if agg.count == 0 && agg.tokens == [0; 6] {
             continue;
         }

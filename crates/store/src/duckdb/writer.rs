@@ -454,14 +454,7 @@ impl Writer {
                     .get_mut(p, *t)
                     .expect("touched traces are cached")
                     .state;
-                let (max_start_ns, min_received_ns) = st.storage_bounds();
-                SummaryRow {
-                    project_id: p,
-                    summary: st.summary(*t),
-                    max_start_ns,
-                    min_received_ns,
-                    version,
-                }
+                SummaryRow::of(p, *t, st, version)
             })
             .collect();
         let t0 = Instant::now();
