@@ -140,7 +140,10 @@ class Server:
         raise AssertionError(f"trace {trace_id} did not reach {spans} spans: {last}")
 
     def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "SPYGLASS_URL": self.api, "SPYGLASS_OTLP_URL": self.otlp_http, "NO_COLOR": "1"}
+        return self.cli_env({}, *args, check=check, timeout=timeout)
+
+    def cli_env(self, extra_env: dict, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        env = {**os.environ, **extra_env, "SPYGLASS_URL": self.api, "SPYGLASS_OTLP_URL": self.otlp_http, "NO_COLOR": "1"}
         p = subprocess.run([spyglass_bin(), *args], capture_output=True, text=True, env=env, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"spyglass {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")

@@ -92,3 +92,23 @@ def test_deleting_a_user_removes_their_data_from_every_query_and_is_audited(fres
         ("delete.trace", f"trace {ids['b2']}"), ("delete.user", "user nobody at all"),
         ("delete.session", "session s-b1"), ("delete.user", "user erin"), ("delete.user", "user erin")]
     assert log[4]["detail"] == {"traces": 2, "spans": 4} and log[4]["actor"] == "local"
+
+
+def test_configuration_changes_are_audited_by_section_without_values(fresh_server, tmp_path):
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text("[retention]\ndays = 30\n")
+    srv = fresh_server(extra_args=["--config", str(cfg)]).start()
+    first = [e for e in srv.get_json("/api/v1/audit") if e["action"] == "config.changed"]
+    assert len(first) == 1 and first[0]["target"] == "first start"
+    srv.stop()
+    srv.start()
+    assert len([e for e in srv.get_json("/api/v1/audit") if e["action"] == "config.changed"]) == 1, \
+        "an unchanged configuration is not recorded again"
+    srv.stop()
+    cfg.write_text("[retention]\ndays = 7\n[archive]\ndestination = \"/srv/archive-hunter2\"\n")
+    srv.start()
+    entries = [e for e in srv.get_json("/api/v1/audit") if e["action"] == "config.changed"]
+    assert len(entries) == 2
+    assert entries[0]["detail"]["changed"] == ["archive", "retention"], entries[0]
+    assert "hunter2" not in str(entries[0])
+    assert srv.get_json("/api/v1/retention")["days"] == 7

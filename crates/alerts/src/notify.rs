@@ -9,6 +9,7 @@ use crate::guard;
 use crate::signature::sign;
 use reqwest::{StatusCode, Url};
 use spyglass_model::alert::{AlertEvent, AlertRule, Webhook};
+use spyglass_model::error_chain;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -379,21 +380,6 @@ fn target_of(url: &str) -> String {
         },
         Err(_) => "<invalid url>".into(),
     }
-}
-
-/// An error and its causes on one line ("error sending request: … : connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

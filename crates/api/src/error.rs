@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use spyglass_archive::ArchiveError;
 use spyglass_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,8 @@ pub enum ApiError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] spyglass_archive::ArchiveError),
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -24,8 +27,8 @@ pub struct ErrorBody {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code: not_found, bad_request, conflict, unavailable, timeout,
-    /// internal.
+    /// Stable machine-readable code: not_found, bad_request, conflict, too_large, unavailable,
+    /// timeout, internal.
     pub code: &'static str,
     pub message: String,
 }
@@ -42,6 +45,16 @@ impl ApiError {
             ApiError::Store(StoreError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             ApiError::Store(StoreError::Closed) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Archive(ArchiveError::Format(_) | ArchiveError::Destination(_)) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            ApiError::Archive(ArchiveError::TooLarge { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+            }
+            ApiError::Archive(ArchiveError::Store(StoreError::InvalidQuery(_))) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            ApiError::Archive(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }

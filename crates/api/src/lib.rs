@@ -39,6 +39,8 @@ pub struct AppState {
     /// Held while price overrides change or costs are recomputed, so the stored overrides
     /// and the engine's agree and a recomputation sees one set of prices.
     pub price_changes: Arc<tokio::sync::Mutex<()>>,
+    /// Export, import and the scheduled archive's settings.
+    pub archive: Arc<routes::archive::ArchiveState>,
 }
 
 #[derive(OpenApi)]
@@ -59,6 +61,7 @@ pub struct AppState {
         (name = "analytics", description = "Throughput, errors, latency, tokens and cost over time; rankings; usage per user and session"),
         (name = "alerts", description = "Alert rules, their states and events"),
         (name = "topology", description = "Which agents invoke which agents, tools and models; the agent and tool inventory"),
+        (name = "lifecycle", description = "Export and import of archives"),
         (name = "ops", description = "Health and metrics")
     )
 )]
@@ -115,6 +118,8 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::prices::recompute))
         .routes(routes!(routes::ops::retention))
         .routes(routes!(routes::lifecycle::audit_log))
+        .routes(routes!(routes::archive::export))
+        .routes(routes!(routes::archive::import))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))

@@ -111,4 +111,7 @@ pub struct ExportedTrace {
     pub spans: Vec<Span>,
     /// The trace whose span this one's links point to (null for the exported root).
     pub spawned_by: Option<spyglass_model::TraceId>,
+    /// The trace's security findings (so an import keeps those on masked text, which a new
+    /// scan cannot find again).
+    pub findings: Vec<spyglass_model::SpanFinding>,
 }

@@ -3,6 +3,11 @@
 use anyhow::{Context, anyhow};
 use serde_json::Value;
 
+/// The error of a request that never reached the server.
+pub(crate) fn unreachable(base: &str) -> String {
+    format!("cannot reach Spyglass at {base} (is `spyglass serve` running? set --url)")
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -46,12 +51,7 @@ impl Client {
             .query(query)
             .send()
             .await
-            .with_context(|| {
-                format!(
-                    "cannot reach Spyglass at {} (is `spyglass serve` running? set --url)",
-                    self.base
-                )
-            })?;
+            .with_context(|| unreachable(&self.base))?;
         let status = resp.status();
         let body: Value = resp
             .json()

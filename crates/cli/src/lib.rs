@@ -1,5 +1,6 @@
 //! The client side of the `spyglass` binary: commands that talk to a running server.
 
+mod archive;
 mod client;
 mod delete;
 mod doctor;
@@ -7,6 +8,7 @@ mod tail;
 mod traces;
 pub mod waterfall;
 
+pub use archive::{ExportArgs, ImportArgs, export, import};
 pub use delete::{DeleteCommand, delete};
 pub use doctor::{DoctorArgs, doctor};
 pub use tail::{TailArgs, tail};

@@ -48,6 +48,12 @@ impl Engine {
     /// far. Returns the findings, each on its span.
     pub fn process(&self, spans: &mut [Span]) -> Vec<SpanFinding> {
         self.cost.price_spans(spans);
+        self.scan(spans)
+    }
+
+    /// Masking, security and loop findings of spans, without pricing them (spans imported
+    /// from a trace export keep the cost they were exported with).
+    pub fn scan(&self, spans: &mut [Span]) -> Vec<SpanFinding> {
         let mut out = Vec::new();
         for span in spans.iter_mut() {
             for f in self.security.scan_span(span) {

@@ -6,11 +6,13 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use spyglass_alerts::AlertsConfig;
+use spyglass_archive::ArchiveConfig;
 use spyglass_engine::cost::CostConfig;
 use spyglass_engine::guard::GuardPolicy;
 use spyglass_engine::loops::LoopConfig;
 use spyglass_engine::security::SecurityConfig;
 use spyglass_engine::tools::ToolsConfig;
+use spyglass_forward::ForwardConfig;
 use spyglass_ingest::Limits;
 use spyglass_store::RetentionConfig;
 use spyglass_store::duckdb::DuckDbConfig;
@@ -51,6 +53,10 @@ pub struct Config {
     pub tools: ToolsConfig,
     /// How long each project's data is kept (docs/retention.md).
     pub retention: RetentionConfig,
+    /// OTLP backends every accepted span is also sent to, enriched (docs/forwarding.md).
+    pub forward: ForwardConfig,
+    /// The scheduled archive before retention, and imports (docs/archive.md).
+    pub archive: ArchiveConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -78,6 +84,8 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             tools: ToolsConfig::default(),
             retention: RetentionConfig::default(),
+            forward: ForwardConfig::default(),
+            archive: ArchiveConfig::default(),
         }
     }
 }
@@ -125,6 +133,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "alerts",
     "tools",
     "retention",
+    "forward",
+    "archive",
     "store",
     "cost",
     "security",

@@ -3,6 +3,8 @@
 
 mod alerting;
 mod config;
+mod config_audit;
+mod importer;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,11 @@ enum Command {
     Doctor(spyglass_cli::DoctorArgs),
     /// Delete a trace, a session or everything of a user on a running server.
     Delete(spyglass_cli::DeleteCommand),
+    /// Export a time range of a running server as Parquet or JSON-lines files, partitioned by
+    /// project and day, to a directory or an S3-compatible bucket.
+    Export(spyglass_cli::ExportArgs),
+    /// Load archive files, OTLP/JSON files or trace exports into a running server.
+    Import(spyglass_cli::ImportArgs),
 }
 
 fn init_logging(format: &str) {
@@ -108,6 +115,14 @@ fn main() -> anyhow::Result<()> {
         Command::Delete(cmd) => {
             init_logging("text");
             rt.block_on(spyglass_cli::delete(cmd))
+        }
+        Command::Export(args) => {
+            init_logging("text");
+            rt.block_on(spyglass_cli::export(args))
+        }
+        Command::Import(args) => {
+            init_logging("text");
+            rt.block_on(spyglass_cli::import(args))
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::config::Config;
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spyglass_api::AppState;
+use spyglass_api::routes::archive::ArchiveState;
 use spyglass_engine::cost::ProjectCost;
 use spyglass_engine::{Engine, EngineConfig};
 use spyglass_ingest::Normalizer;
@@ -58,12 +59,20 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         live.clone(),
     ));
     pipeline.metrics().register(&mut registry);
+    // Subscribed before any receiver starts, so every accepted span is forwarded. Its own stop
+    // signal comes after the receivers have drained, so their last batches are sent too.
+    let (forward_stop, forward_stop_rx) = watch::channel(false);
+    let forwarder = spyglass_forward::spawn(&cfg.forward, &live, &mut registry, forward_stop_rx)
+        .context("configuring [forward]")?;
 
     let grpc = bind(cfg.otlp_grpc_addr, "OTLP/gRPC").await?;
     let otlp_http = bind(cfg.otlp_http_addr, "OTLP/HTTP").await?;
     let api = bind(cfg.http_addr, "the API").await?;
 
     let project = DEFAULT_PROJECT;
+    crate::config_audit::record(store.as_ref(), project, &cfg)
+        .await
+        .context("recording the configuration in the audit log")?;
     tracing::info!(
         project,
         "single-project local mode: no API keys are configured, every request is accepted"
@@ -105,7 +114,23 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     ));
     let api_metrics = Arc::new(spyglass_api::ApiMetrics::default());
     api_metrics.register(&mut registry);
-    spyglass_store::retention::spawn(dyn_store.clone(), cfg.retention.clone(), stop_rx.clone());
+    let staging_root = cfg.data_dir.join("tmp");
+    let archive_to = match cfg.archive.destination.as_str() {
+        "" => None,
+        d => Some((
+            spyglass_archive::Destination::parse(d).context("the [archive] destination")?,
+            cfg.archive.format,
+        )),
+    };
+    spyglass_store::retention::spawn(
+        dyn_store.clone(),
+        cfg.retention.clone(),
+        Some(Arc::new(spyglass_archive::RetentionHook {
+            archive: archive_to,
+            staging_root: staging_root.clone(),
+        })),
+        stop_rx.clone(),
+    );
     let alerts = crate::alerting::start(
         &cfg.alerts,
         dyn_store.clone(),
@@ -118,12 +143,20 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         live,
         project: project.into(),
         registry: Arc::new(registry),
-        engine,
+        engine: engine.clone(),
         metrics: api_metrics,
         alerts,
         allow_private_webhooks: cfg.alerts.allow_private_webhooks,
         retention: Arc::new(cfg.retention.clone()),
         price_changes: Arc::default(),
+        archive: Arc::new(ArchiveState {
+            config: cfg.archive.clone(),
+            staging_root,
+            sink: Arc::new(crate::importer::Importer {
+                pipeline: pipeline.clone(),
+                engine: engine.clone(),
+            }),
+        }),
     };
     let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let api_task = tokio::spawn({
@@ -162,6 +195,8 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if let Ok(Err(e)) = a {
         tracing::warn!(error = %e, "API server ended with an error");
     }
+    let _ = forward_stop.send(true);
+    forwarder.join().await;
     drop(pipeline);
     tokio::task::spawn_blocking(move || store.close()).await?;
     tracing::info!("stopped");

@@ -3,6 +3,8 @@
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
 mod analytics;
+mod archive;
+pub use archive::export_then_import_round_trips_a_day;
 mod deletion;
 mod retention;
 pub use deletion::deletion_removes_a_users_data_from_every_query;
@@ -43,7 +45,8 @@ macro_rules! store_conformance_tests {
             rollups_follow_trace_structure, retention_removes_exactly_what_is_older,
             deletion_removes_a_users_data_from_every_query,
             alert_rules_and_events_round_trip, price_overrides_round_trip,
-            recompute_costs_updates_summaries_and_rollups, agent_versions_record_changes_once);
+            recompute_costs_updates_summaries_and_rollups, agent_versions_record_changes_once,
+            export_then_import_round_trips_a_day);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

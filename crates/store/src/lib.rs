@@ -6,6 +6,7 @@
 //! project and every query filters on it.
 
 pub mod analytics;
+pub mod archive;
 pub mod attack;
 pub mod conformance;
 pub mod duckdb;
@@ -292,6 +293,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every project with stored traces.
     async fn projects(&self) -> Result<Vec<String>>;
+
+    /// Writes the selected spans of a project (latest versions, with their findings) as
+    /// archive files under `dir` (crate::archive has the layout), and lists them.
+    async fn export(
+        &self,
+        spec: &archive::ExportSpec,
+        dir: &std::path::Path,
+    ) -> Result<Vec<archive::ExportedFile>>;
 
     /// Deletes a trace, a session's traces or a user's traces (every span, link, finding and
     /// summary; their contributions taken out of rollups and agent versions), gone from every

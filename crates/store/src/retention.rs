@@ -1,13 +1,40 @@
 //! The retention job: at start and then every `interval_s`, each project's data older than its
-//! window is deleted (`Store::apply_retention`).
+//! window is deleted (`Store::apply_retention`), after an optional hook (the scheduled
+//! archive) has kept it.
 
-use crate::{RetentionConfig, Store};
+use crate::{RetentionConfig, RetentionReport, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Runs before a project's expired data is deleted; an error keeps the data until the next
+/// pass (nothing is deleted that the archive did not take).
+#[async_trait::async_trait]
+pub trait BeforeDelete: Send + Sync {
+    async fn before_delete(
+        &self,
+        store: &dyn Store,
+        project: &str,
+        cutoff_ns: i64,
+    ) -> Result<(), String>;
+
+    /// Told what was deleted (for the audit log).
+    async fn deleted(
+        &self,
+        store: &dyn Store,
+        project: &str,
+        cutoff_ns: i64,
+        report: RetentionReport,
+    );
+}
+
 /// One pass over every project; returns the spans deleted.
-pub async fn run_once(store: &dyn Store, cfg: &RetentionConfig, now_ns: i64) -> u64 {
+pub async fn run_once(
+    store: &dyn Store,
+    cfg: &RetentionConfig,
+    hook: Option<&dyn BeforeDelete>,
+    now_ns: i64,
+) -> u64 {
     let projects = match store.projects().await {
         Ok(p) => p,
         Err(e) => {
@@ -20,9 +47,20 @@ pub async fn run_once(store: &dyn Store, cfg: &RetentionConfig, now_ns: i64) -> 
         let Some(cutoff) = cfg.cutoff_ns(&project, now_ns) else {
             continue;
         };
+        if let Some(hook) = hook
+            && let Err(e) = hook.before_delete(store, &project, cutoff).await
+        {
+            tracing::warn!(project, error = %e, "retention: archiving expired data failed; nothing deleted, will retry");
+            continue;
+        }
         match store.apply_retention(&project, cutoff).await {
             Ok(r) => {
                 spans += r.spans;
+                if let Some(hook) = hook
+                    && r.traces > 0
+                {
+                    hook.deleted(store, &project, cutoff, r).await;
+                }
                 if r.traces > 0 || r.rollup_rows > 0 {
                     tracing::info!(
                         project,
@@ -44,6 +82,7 @@ pub async fn run_once(store: &dyn Store, cfg: &RetentionConfig, now_ns: i64) -> 
 pub fn spawn(
     store: Arc<dyn Store>,
     cfg: RetentionConfig,
+    hook: Option<Arc<dyn BeforeDelete>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -52,7 +91,7 @@ pub fn spawn(
         while !*shutdown.borrow() {
             tokio::select! {
                 _ = every.tick() => {
-                    run_once(&*store, &cfg, spyglass_model::now_ns()).await;
+                    run_once(&*store, &cfg, hook.as_deref(), spyglass_model::now_ns()).await;
                 }
                 changed = shutdown.changed() => {
                     if changed.is_err() {

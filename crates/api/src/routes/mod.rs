@@ -1,5 +1,6 @@
 pub mod alerts;
 pub mod analytics;
+pub mod archive;
 pub mod findings;
 pub mod guard;
 pub mod home;

@@ -57,6 +57,10 @@ pub struct RetentionView {
     pub cutoff_time: Option<String>,
     /// Seconds between passes.
     pub interval_s: u64,
+    /// Where expired data is archived before it is deleted (`null`: not archived).
+    pub archive_destination: Option<String>,
+    /// `parquet` or `jsonl`.
+    pub archive_format: &'static str,
 }
 
 #[utoipa::path(get, path = "/api/v1/retention", tag = "ops",
@@ -70,5 +74,7 @@ pub async fn retention(State(st): State<AppState>) -> axum::Json<RetentionView> 
         cutoff_ns: cutoff,
         cutoff_time: cutoff.map(crate::params::rfc3339),
         interval_s: st.retention.interval_s,
+        archive_destination: Some(st.archive.config.destination.clone()).filter(|d| !d.is_empty()),
+        archive_format: st.archive.config.format.extension(),
     })
 }

@@ -95,18 +95,8 @@ pub async fn get_trace(
             row,
         })
         .collect();
-    let findings = st
-        .store
-        .findings(
-            &st.project,
-            &FindingQuery {
-                trace_id: Some(id),
-                limit: MAX_LIMIT,
-                ..Default::default()
-            },
-        )
+    let findings = trace_findings(&st, id)
         .await?
-        .items
         .into_iter()
         .map(FindingView::from)
         .collect();
@@ -133,6 +123,28 @@ pub async fn get_span(
     Ok(Json(span.into()))
 }
 
+/// Every finding of a trace, page by page.
+async fn trace_findings(st: &AppState, id: TraceId) -> ApiResult<Vec<spyglass_model::SpanFinding>> {
+    let mut q = FindingQuery {
+        trace_id: Some(id),
+        limit: MAX_LIMIT,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = st.store.findings(&st.project, &q).await?;
+        out.extend(page.items);
+        match page
+            .next_cursor
+            .as_deref()
+            .and_then(spyglass_model::query::decode_finding_cursor)
+        {
+            Some(c) => q.cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/v1/traces/{trace_id}/export", tag = "traces",
     params(("trace_id" = String, Path)),
     responses((status = 200, description = "gzip-compressed JSON (a TraceExport)", content_type = "application/gzip"),
@@ -152,10 +164,12 @@ pub async fn export_trace(
             }
             continue;
         };
+        let findings = trace_findings(&st, id).await?;
         traces.push(ExportedTrace {
             trace,
             spans,
             spawned_by: parent,
+            findings,
         });
         if traces.len() >= MAX_EXPORT_TRACES {
             break;

@@ -3,6 +3,7 @@
 //! in blocking threads, and see only committed data.
 
 mod alerts;
+pub mod archive;
 mod arrow;
 mod cache;
 mod deletion;
@@ -627,6 +628,15 @@ impl Store for DuckDbStore {
 
     async fn projects(&self) -> Result<Vec<String>> {
         self.read(retention::projects).await
+    }
+
+    async fn export(
+        &self,
+        spec: &crate::archive::ExportSpec,
+        dir: &Path,
+    ) -> Result<Vec<crate::archive::ExportedFile>> {
+        let (spec, dir) = (spec.clone(), dir.to_path_buf());
+        self.read(move |c| archive::export(c, &spec, &dir)).await
     }
 
     async fn delete(
