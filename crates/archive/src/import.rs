@@ -331,4 +331,42 @@ mod tests {
             Err(ArchiveError::TooLarge { limit: 9_999 })
         ));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the bytes, detection answers a kind or a clear error.
+        #[test]
+        fn detection_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = detect(&bytes);
+            let _ = gunzip(&bytes, 1 << 16);
+        }
+
+        /// JSON-looking text with the keys detection looks at, in any combination.
+        #[test]
+        fn json_objects_are_classified_by_their_keys(
+            keys in proptest::collection::btree_set(
+                proptest::sample::select(vec!["resourceSpans", "format", "trace_id", "span_id", "x"]), 0..5)
+        ) {
+            let obj: serde_json::Map<String, serde_json::Value> = keys
+                .iter()
+                .map(|k| (k.to_string(), if *k == "format" { TRACE_EXPORT_FORMAT.into() } else { serde_json::json!([]) }))
+                .collect();
+            let text = serde_json::Value::Object(obj).to_string();
+            let got = detect(text.as_bytes());
+            let want = if keys.contains("resourceSpans") {
+                Some(FileKind::OtlpJson)
+            } else if keys.contains("format") {
+                Some(FileKind::TraceExport)
+            } else if keys.contains("trace_id") && keys.contains("span_id") {
+                Some(FileKind::ArchiveJsonl)
+            } else {
+                None
+            };
+            match want {
+                Some(k) => proptest::prop_assert_eq!(got.unwrap(), k),
+                None => proptest::prop_assert!(got.is_err()),
+            }
+        }
+    }
 }

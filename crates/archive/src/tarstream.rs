@@ -135,4 +135,48 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("unsafe path"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any entries written are read back whole and in order; the tar crate agrees.
+        #[test]
+        fn written_entries_read_back(
+            files in proptest::collection::vec(
+                ("[a-z0-9=_-]{1,20}(/[a-z0-9=_-][a-z0-9=_.-]{0,29}){0,2}", proptest::collection::vec(proptest::num::u8::ANY, 0..3000)),
+                0..5,
+            )
+        ) {
+            let mut stream = Vec::new();
+            for (path, body) in &files {
+                stream.extend_from_slice(&header(path, body.len() as u64, 0).unwrap());
+                stream.extend_from_slice(body);
+                stream.extend_from_slice(padding(body.len() as u64));
+            }
+            stream.extend_from_slice(&END);
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let mut seen = Vec::new();
+            let mut reader = &stream[..];
+            rt.block_on(read_entries(&mut reader, async |e: Entry, body: &mut tokio::io::Take<&mut &[u8]>| {
+                let mut v = Vec::new();
+                body.read_to_end(&mut v).await?;
+                seen.push((e.path, v));
+                Ok(())
+            })).unwrap();
+            proptest::prop_assert_eq!(&seen, &files);
+            proptest::prop_assert_eq!(tar::Archive::new(&stream[..]).entries().unwrap().count(), files.len());
+        }
+
+        /// Arbitrary bytes end in entries or an error, never a panic or a hang.
+        #[test]
+        fn arbitrary_streams_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4096)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let mut reader = &bytes[..];
+            let _ = rt.block_on(read_entries(&mut reader, async |_e: Entry, body: &mut tokio::io::Take<&mut &[u8]>| {
+                let mut v = Vec::new();
+                body.read_to_end(&mut v).await?;
+                Ok(())
+            }));
+        }
+    }
 }

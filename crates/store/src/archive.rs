@@ -286,4 +286,38 @@ mod tests {
         let e = d.push("{\"trace_id\": 3}").unwrap_err().to_string();
         assert!(e.contains("archive row 2"), "{e}");
     }
+
+    proptest::proptest! {
+        /// Whatever a row holds, decoding answers a span or an error naming the row.
+        #[test]
+        fn arbitrary_rows_never_panic(text in ".{0,200}", n in 0usize..4) {
+            let (_, _, json) = row("p");
+            let mut d = RowDecoder::new("p", 10);
+            for _ in 0..n {
+                d.push(&json).unwrap();
+            }
+            if let Err(e) = d.push(&text) {
+                let want = format!("archive row {}", n + 1);
+                proptest::prop_assert!(e.to_string().contains(&want));
+            }
+        }
+
+        /// A row survives a cut anywhere as an error, never as a different span.
+        #[test]
+        fn truncated_rows_are_errors(cut in 0usize..400) {
+            let (s, _, json) = row("p");
+            let mut cut = cut.min(json.len());
+            while !json.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let mut d = RowDecoder::new("p", 10);
+            match d.push(&json[..cut]) {
+                Ok(_) => {
+                    proptest::prop_assert_eq!(cut, json.len());
+                    proptest::prop_assert_eq!(&d.finish().unwrap().spans[0], &s);
+                }
+                Err(_) => proptest::prop_assert!(cut < json.len()),
+            }
+        }
+    }
 }
