@@ -164,6 +164,24 @@ def test_raw_acknowledged_spans_survive_kill9_with_requests_in_flight(fresh_serv
     assert srv2.trace(tid)["trace"]["span_count"] == 3
 
 
+def test_acknowledged_spans_survive_kill9_under_sustained_load(fresh_server):
+    """The same under sustained load: a dozen senders of 200-span requests keep the server
+    busy (group commits, checkpoints, rollups) for tens of thousands of spans before the kill."""
+    srv = fresh_server().start()
+    sender = RawSender(srv, otlp.unique("durable-load"), threads=12, traces_per_request=10,
+                       spans_per_trace=20).start()
+    sender.wait_for(40_000, timeout=120)
+    srv.kill9()
+    sender.join()
+    with sender.lock:
+        acked = dict(sender.acked)
+        sent = dict(sender.sent)
+    assert sum(len(v) for v in acked.values()) >= 40_000
+    assert len(sent) > len(acked), "no request was in flight at the kill"
+    srv2 = restart(fresh_server, srv)
+    check_traces(srv2, acked, sent, sample_attributes=300)
+
+
 # --- the real OpenTelemetry SDK exporter ------------------------------------------------------
 
 class Recording(SpanExporter):

@@ -27,8 +27,8 @@ pub struct ErrorBody {
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code: not_found, bad_request, conflict, too_large, unavailable,
-    /// timeout, internal.
+    /// Stable machine-readable code: not_found, method_not_allowed, bad_request, conflict,
+    /// too_large, unavailable, timeout, internal.
     pub code: &'static str,
     pub message: String,
 }

@@ -5,6 +5,8 @@ pub mod error;
 mod metrics;
 pub mod params;
 pub mod routes;
+mod unrouted;
+pub use unrouted::trace_layer;
 pub mod views;
 
 use axum::Json;
@@ -148,4 +150,6 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(move || async move { Json(spec.as_ref().clone()) }),
         )
         .route("/", axum::routing::get(routes::home::index))
+        .fallback(routes::home::spa)
+        .layer(axum::middleware::from_fn(unrouted::json_errors))
 }

@@ -44,6 +44,23 @@ pub fn router(pipeline: Arc<Pipeline>, max_body_bytes: usize, project: &str) -> 
             "/v1/metrics",
             post(|h: HeaderMap| async move { not_supported(&h, "metrics") }),
         )
+        .fallback(|uri: axum::http::Uri| async move {
+            unrouted(
+                StatusCode::NOT_FOUND,
+                tonic::Code::NotFound,
+                format!(
+                    "no OTLP endpoint {}; traces go to POST /v1/traces",
+                    uri.path()
+                ),
+            )
+        })
+        .method_not_allowed_fallback(|m: axum::http::Method, uri: axum::http::Uri| async move {
+            unrouted(
+                StatusCode::METHOD_NOT_ALLOWED,
+                tonic::Code::Unimplemented,
+                format!("{} takes POST, not {m}", uri.path()),
+            )
+        })
         .with_state(state)
 }
 
@@ -192,6 +209,18 @@ pub fn error_response(format: Format, e: &ReceiverError) -> Response {
     if let Some(secs) = m.retry_after_secs {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// A request for a path or method the receiver does not have, answered as an OTLP status
+/// in JSON (there is no content type to follow).
+fn unrouted(status: StatusCode, code: tonic::Code, message: String) -> Response {
+    let (ct, body) = status_body(Format::Json, code, &message);
+    let mut resp = (status, [(header::CONTENT_TYPE, ct)], body).into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     resp
 }

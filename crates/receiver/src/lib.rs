@@ -22,14 +22,24 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(grpc::TraceService::new(
-            pipeline,
-            max_message_bytes,
-            project,
+    let routes = tonic::service::Routes::new(grpc::TraceService::new(
+        pipeline,
+        max_message_bytes,
+        project,
+    ))
+    .add_service(grpc::LogsNotSupported)
+    .add_service(grpc::MetricsNotSupported)
+    .into_axum_router()
+    // tonic answers an unknown method with UNIMPLEMENTED and no message; say what exists.
+    .fallback(|uri: axum::http::Uri| async move {
+        tonic::Status::unimplemented(format!(
+            "no gRPC method {}; traces go to opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            uri.path()
         ))
-        .add_service(grpc::LogsNotSupported)
-        .add_service(grpc::MetricsNotSupported)
+        .into_http::<axum::body::Body>()
+    });
+    tonic::transport::Server::builder()
+        .add_routes(tonic::service::Routes::from(routes))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

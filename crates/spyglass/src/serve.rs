@@ -158,7 +158,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             }),
         }),
     };
-    let app = spyglass_api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = spyglass_api::router(state).layer(spyglass_api::trace_layer());
     let api_task = tokio::spawn({
         let stopped = stopped();
         async move { axum::serve(api, app).with_graceful_shutdown(stopped).await }

@@ -314,15 +314,17 @@ impl<'de> Deserialize<'de> for EnumInt {
                 Ok(EnumInt(i32::try_from(v).unwrap_or(0)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<EnumInt, E> {
-                let n = span::SpanKind::from_str_name(v)
+                // Unknown integers are kept as proto3's open enums allow; an unknown name is
+                // a malformed request, as protojson has it.
+                span::SpanKind::from_str_name(v)
                     .map(|k| k as i32)
                     .or_else(|| {
                         opentelemetry_proto::tonic::trace::v1::status::StatusCode::from_str_name(v)
                             .map(|c| c as i32)
                     })
                     .or_else(|| v.parse().ok())
-                    .unwrap_or(0);
-                Ok(EnumInt(n))
+                    .map(EnumInt)
+                    .ok_or_else(|| E::custom(format!("unknown enum value {v:?}")))
             }
             fn visit_unit<E: de::Error>(self) -> Result<EnumInt, E> {
                 Ok(EnumInt(0))
@@ -561,6 +563,29 @@ mod tests {
         assert_eq!(
             req.resource_spans[0].scope_spans[0].spans[0].trace_id,
             vec![0xff]
+        );
+    }
+
+    #[test]
+    fn enum_names_must_be_known_and_integers_stay_open() {
+        let doc = |kind: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c",
+                "spanId":"eee19b7ec3c1b174","name":"x","kind":{kind}}}]}}]}}]}}"#
+            )
+        };
+        let kind_of =
+            |r: ExportTraceServiceRequest| r.resource_spans[0].scope_spans[0].spans[0].kind;
+        assert_eq!(
+            kind_of(decode(doc("\"SPAN_KIND_SERVER\"").as_bytes()).unwrap()),
+            2
+        );
+        assert_eq!(kind_of(decode(doc("3").as_bytes()).unwrap()), 3);
+        assert_eq!(kind_of(decode(doc("77").as_bytes()).unwrap()), 77);
+        let e = decode(doc("\"sideways\"").as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, IngestError::MalformedJson(m) if m.contains("sideways")),
+            "{e}"
         );
     }
 

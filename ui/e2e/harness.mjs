@@ -1,0 +1,18 @@
+// One demo server and one browser per test file, started before its tests and torn down after.
+
+import { after, before } from "node:test";
+import { launch } from "./browser.mjs";
+import { startServer } from "./server.mjs";
+
+export function useServerAndBrowser() {
+  const ctx = { server: null, browser: null };
+  before(async () => {
+    ctx.server = await startServer();
+    ctx.browser = await launch();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
+}

@@ -1,0 +1,64 @@
+import { useState } from "react";
+import { NavLink, Route, Routes } from "react-router-dom";
+import { OverviewPage } from "./pages/OverviewPage";
+import { TracesPage } from "./pages/TracesPage";
+import { TracePage } from "./pages/TracePage";
+import { SecurityPage } from "./pages/SecurityPage";
+import { currentTheme, setTheme, type Theme } from "./theme";
+
+function ThemeToggle() {
+  const [theme, set] = useState<Theme>(currentTheme);
+  const next: Theme = theme === "dark" ? "light" : "dark";
+  return (
+    <button
+      className="theme-toggle"
+      title={`Switch to the ${next} theme`}
+      onClick={() => {
+        setTheme(next);
+        set(next);
+      }}
+    >
+      {theme === "dark" ? "☀ Light" : "☾ Dark"}
+    </button>
+  );
+}
+
+function NotFound() {
+  return (
+    <div className="page">
+      <h1>Not found</h1>
+      <p>
+        This address is not a dashboard page. Go to the <NavLink to="/">overview</NavLink>.
+      </p>
+    </div>
+  );
+}
+
+export function App() {
+  return (
+    <div className="shell">
+      <nav className="nav">
+        <span className="brand">Spyglass</span>
+        <NavLink to="/" end>
+          Overview
+        </NavLink>
+        <NavLink to="/traces">Traces</NavLink>
+        <NavLink to="/security">Security</NavLink>
+        <span className="spacer" />
+        <a href="/api/openapi.json" target="_blank" rel="noreferrer">
+          API
+        </a>
+        <ThemeToggle />
+      </nav>
+      <main className="main">
+        <Routes>
+          <Route path="/" element={<OverviewPage />} />
+          <Route path="/traces" element={<TracesPage />} />
+          <Route path="/traces/:traceId" element={<TracePage />} />
+          <Route path="/security" element={<SecurityPage />} />
+          <Route path="*" element={<NotFound />} />
+        </Routes>
+      </main>
+    </div>
+  );
+}
