@@ -39,8 +39,12 @@ def free_port() -> int:
 class Server:
     """One running `spyglass serve` process."""
 
-    def __init__(self, data_dir: pathlib.Path, extra_args: list[str] | None = None, env: dict | None = None):
+    def __init__(self, data_dir: pathlib.Path, extra_args: list[str] | None = None, env: dict | None = None,
+                 tls_ca: str | None = None):
         self.data_dir = data_dir
+        # With a CA file the server is expected to speak TLS, verified against that CA.
+        self.tls_ca = tls_ca
+        self.scheme = "https" if tls_ca else "http"
         self.extra_args = extra_args or []
         self.env = env or {}
         self.grpc_port = free_port()
@@ -51,11 +55,11 @@ class Server:
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{self.scheme}://127.0.0.1:{self.api_port}"
 
     @property
     def otlp_http(self) -> str:
-        return f"http://127.0.0.1:{self.otlp_port}"
+        return f"{self.scheme}://127.0.0.1:{self.otlp_port}"
 
     @property
     def otlp_grpc(self) -> str:
@@ -80,7 +84,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"spyglass exited with {self.proc.returncode}:\n{self.logs()}")
             try:
-                if requests.get(f"{self.api}/readyz", timeout=1).status_code == 200:
+                if requests.get(f"{self.api}/readyz", timeout=1, verify=self.tls_ca or True).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
@@ -114,7 +118,7 @@ class Server:
 
     # --- API helpers -------------------------------------------------------------------
     def get(self, path: str, **params) -> requests.Response:
-        return requests.get(f"{self.api}{path}", params=params, timeout=30)
+        return requests.get(f"{self.api}{path}", params=params, timeout=30, verify=self.tls_ca or True)
 
     def get_json(self, path: str, **params):
         r = self.get(path, **params)
@@ -163,8 +167,8 @@ def fresh_server(tmp_path):
     """A server of the test's own, for tests that restart, kill or overload it."""
     servers = []
 
-    def make(extra_args=None, env=None, data_dir=None) -> Server:
-        srv = Server(data_dir or (tmp_path / f"data{len(servers)}"), extra_args, env)
+    def make(extra_args=None, env=None, data_dir=None, tls_ca=None) -> Server:
+        srv = Server(data_dir or (tmp_path / f"data{len(servers)}"), extra_args, env, tls_ca)
         servers.append(srv)
         return srv
 

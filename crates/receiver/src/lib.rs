@@ -5,6 +5,7 @@ pub mod grpc;
 pub mod http;
 pub mod pipeline;
 pub mod rpc_status;
+pub mod tls;
 
 pub use error::ReceiverError;
 pub use pipeline::{Accepted, Pipeline, PipelineError};
@@ -13,12 +14,13 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Serves OTLP/gRPC until `shutdown` resolves.
+/// Serves OTLP/gRPC until `shutdown` resolves; over TLS when `tls` is given.
 pub async fn serve_grpc(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
     max_message_bytes: usize,
     project: &str,
+    tls: Option<tls::TlsSetup>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -38,22 +40,49 @@ pub async fn serve_grpc(
         ))
         .into_http::<axum::body::Body>()
     });
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &tls {
+        let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        server = server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    server
         .add_routes(tonic::service::Routes::from(routes))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
 
-/// Serves OTLP/HTTP until `shutdown` resolves.
+/// Serves OTLP/HTTP until `shutdown` resolves; over TLS when `tls` is given.
 pub async fn serve_http(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
     max_body_bytes: usize,
     project: &str,
+    tls: Option<tls::TlsSetup>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = http::router(pipeline, max_body_bytes, project);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_router(listener, app, tls, shutdown).await
+}
+
+/// Serves an axum router on a listener, plain or TLS, until `shutdown` resolves (in-flight
+/// requests finish first). The API listener goes through here too.
+pub async fn serve_router(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<tls::TlsSetup>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, &tls)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

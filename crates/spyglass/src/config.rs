@@ -14,6 +14,7 @@ use spyglass_engine::security::SecurityConfig;
 use spyglass_engine::tools::ToolsConfig;
 use spyglass_forward::ForwardConfig;
 use spyglass_ingest::Limits;
+use spyglass_receiver::tls::TlsFiles;
 use spyglass_store::RetentionConfig;
 use spyglass_store::duckdb::DuckDbConfig;
 use std::net::SocketAddr;
@@ -57,6 +58,8 @@ pub struct Config {
     pub forward: ForwardConfig,
     /// The scheduled archive before retention, and imports (docs/archive.md).
     pub archive: ArchiveConfig,
+    /// Certificate and key for TLS on every listener (docs/security-model.md).
+    pub tls: TlsFiles,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -86,6 +89,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             forward: ForwardConfig::default(),
             archive: ArchiveConfig::default(),
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -135,6 +139,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "retention",
     "forward",
     "archive",
+    "tls",
     "store",
     "cost",
     "security",

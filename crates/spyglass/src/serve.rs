@@ -65,6 +65,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let forwarder = spyglass_forward::spawn(&cfg.forward, &live, &mut registry, forward_stop_rx)
         .context("configuring [forward]")?;
 
+    let tls = cfg.tls.load()?;
     let grpc = bind(cfg.otlp_grpc_addr, "OTLP/gRPC").await?;
     let otlp_http = bind(cfg.otlp_http_addr, "OTLP/HTTP").await?;
     let api = bind(cfg.http_addr, "the API").await?;
@@ -103,6 +104,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         pipeline.clone(),
         max,
         project,
+        tls.clone(),
         stopped(),
     ));
     let http_task = tokio::spawn(spyglass_receiver::serve_http(
@@ -110,6 +112,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         pipeline.clone(),
         max,
         project,
+        tls.clone(),
         stopped(),
     ));
     let api_metrics = Arc::new(spyglass_api::ApiMetrics::default());
@@ -161,12 +164,14 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let app = spyglass_api::router(state).layer(spyglass_api::trace_layer());
     let api_task = tokio::spawn({
         let stopped = stopped();
-        async move { axum::serve(api, app).with_graceful_shutdown(stopped).await }
+        let tls = tls.clone();
+        async move { spyglass_receiver::serve_router(api, app, tls, stopped).await }
     });
     tracing::info!(
         otlp_grpc = %cfg.otlp_grpc_addr,
         otlp_http = %cfg.otlp_http_addr,
-        api = %format!("http://{}", cfg.http_addr),
+        api = %format!("{}://{}", if tls.is_some() { "https" } else { "http" }, cfg.http_addr),
+        tls = tls.is_some(),
         data_dir = %cfg.data_dir.display(),
         "Spyglass is running"
     );
