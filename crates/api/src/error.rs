@@ -18,6 +18,9 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Archive(#[from] spyglass_archive::ArchiveError),
+    /// Busy now; the client may retry after this many seconds.
+    #[error("{message}")]
+    Busy { message: String, retry_after_s: u64 },
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -55,6 +58,7 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
             ApiError::Archive(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 }
@@ -62,10 +66,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Busy { .. }) {
             tracing::error!(error = %self, "API request failed");
         }
-        (
+        let mut resp = (
             status,
             Json(ErrorBody {
                 error: ErrorDetail {
@@ -74,7 +78,14 @@ impl IntoResponse for ApiError {
                 },
             }),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::Busy { retry_after_s, .. } = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_s),
+            );
+        }
+        resp
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     pub price_changes: Arc<tokio::sync::Mutex<()>>,
     /// Export, import and the scheduled archive's settings.
     pub archive: Arc<routes::archive::ArchiveState>,
+    /// One permit per live WebSocket subscriber (`max_live_subscribers`).
+    pub live_slots: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(OpenApi)]

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use spyglass_engine::security::Action;
@@ -15,6 +16,10 @@ pub struct ActionLabel {
 pub struct ApiMetrics {
     guard_checks: Family<ActionLabel, Counter>,
     pub guard_seconds: Histogram,
+    /// Live WebSocket subscribers connected now.
+    pub live_subscribers: Gauge,
+    /// Live subscriptions refused at the subscriber limit.
+    pub live_refused: Counter,
 }
 
 impl Default for ApiMetrics {
@@ -23,6 +28,8 @@ impl Default for ApiMetrics {
             guard_checks: Family::default(),
             // 10 µs to ~0.3 s.
             guard_seconds: Histogram::new(exponential_buckets(0.00001, 2.0, 15)),
+            live_subscribers: Gauge::default(),
+            live_refused: Counter::default(),
         }
     }
 }
@@ -39,8 +46,8 @@ impl ApiMetrics {
             .clone()
     }
 
-    pub fn register(&self, reg: &mut Registry) {
-        let reg = reg.sub_registry_with_prefix("spyglass_guard");
+    pub fn register(&self, root: &mut Registry) {
+        let reg = root.sub_registry_with_prefix("spyglass_guard");
         reg.register(
             "checks",
             "Guard checks answered, by action",
@@ -50,6 +57,17 @@ impl ApiMetrics {
             "check_seconds",
             "Server-side time of a guard check",
             self.guard_seconds.clone(),
+        );
+        let live = root.sub_registry_with_prefix("spyglass_live");
+        live.register(
+            "subscribers",
+            "Live WebSocket subscribers connected",
+            self.live_subscribers.clone(),
+        );
+        live.register(
+            "refused",
+            "Live subscriptions refused at max_live_subscribers",
+            self.live_refused.clone(),
         );
     }
 }

@@ -36,6 +36,11 @@ pub struct Config {
     /// Decoded request bytes allowed between admission and commit; beyond it OTLP clients get
     /// 503/UNAVAILABLE with a retry delay.
     pub max_in_flight_bytes: usize,
+    /// Live WebSocket subscribers at once; beyond it `/api/v1/live` answers 503.
+    pub max_live_subscribers: usize,
+    /// Committed batches a live subscriber (or the forwarder) may fall behind before it skips
+    /// ahead; bounds what one stalled reader holds in memory.
+    pub live_backlog_batches: usize,
     /// Log format: "text" or "json".
     pub log_format: String,
     pub limits: Limits,
@@ -77,6 +82,8 @@ impl Default for Config {
             http_addr: "127.0.0.1:6060".parse().expect("literal"),
             max_request_bytes: 64 * 1024 * 1024,
             max_in_flight_bytes: 512 * 1024 * 1024,
+            max_live_subscribers: 256,
+            live_backlog_batches: 256,
             log_format: "text".into(),
             limits: Limits::default(),
             store: StoreConfig::default(),
@@ -132,6 +139,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "http_addr",
     "max_request_bytes",
     "max_in_flight_bytes",
+    "max_live_subscribers",
+    "live_backlog_batches",
     "log_format",
     "limits",
     "alerts",

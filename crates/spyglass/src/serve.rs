@@ -32,7 +32,10 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     );
     let mut registry = Registry::default();
     store.metrics().register(&mut registry);
-    let (live, _) = broadcast::channel(4096);
+    // Committed batches for live subscribers and the forwarder. A subscriber that falls this
+    // many batches behind skips ahead (and is told): the bound is on what one stalled reader
+    // can pin in memory.
+    let (live, _) = broadcast::channel(cfg.live_backlog_batches.max(1));
     let dyn_store: Arc<dyn Store> = store.clone();
     let engine = Arc::new(
         Engine::new(&EngineConfig {
@@ -152,6 +155,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         allow_private_webhooks: cfg.alerts.allow_private_webhooks,
         retention: Arc::new(cfg.retention.clone()),
         price_changes: Arc::default(),
+        live_slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_live_subscribers)),
         archive: Arc::new(ArchiveState {
             config: cfg.archive.clone(),
             staging_root,

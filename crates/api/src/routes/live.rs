@@ -82,7 +82,8 @@ pub enum LiveMessage {
 
 #[utoipa::path(get, path = "/api/v1/live", tag = "live", params(LiveParams),
     responses((status = 101, description = "WebSocket; messages are LiveMessage JSON", body = LiveMessage),
-        (status = 400, body = crate::error::ErrorBody)))]
+        (status = 400, body = crate::error::ErrorBody),
+        (status = 503, description = "max_live_subscribers reached; Retry-After says when to try again", body = crate::error::ErrorBody)))]
 pub async fn live(
     State(st): State<AppState>,
     crate::error::ApiQuery(p): crate::error::ApiQuery<LiveParams>,
@@ -93,14 +94,27 @@ pub async fn live(
         session: p.session.clone(),
         service: p.service.clone(),
     };
+    let Ok(slot) = st.live_slots.clone().try_acquire_owned() else {
+        st.metrics.live_refused.inc();
+        return Err(crate::error::ApiError::Busy {
+            message: "too many live subscribers (max_live_subscribers); try again shortly".into(),
+            retry_after_s: 5,
+        });
+    };
     let rx = st.live.subscribe();
     let project = st.project.clone();
+    let connected = st.metrics.live_subscribers.clone();
     let hello = LiveMessage::Subscribed {
         trace_id: p.trace_id,
         session: p.session,
         service: p.service,
     };
-    Ok(ws.on_upgrade(move |socket| stream(socket, rx, filter, project, hello)))
+    Ok(ws.on_upgrade(move |socket| async move {
+        connected.inc();
+        stream(socket, rx, filter, project, hello).await;
+        connected.dec();
+        drop(slot);
+    }))
 }
 
 async fn send(socket: &mut WebSocket, msg: &LiveMessage) -> bool {
