@@ -4,6 +4,12 @@ import { OverviewPage } from "./pages/OverviewPage";
 import { TracesPage } from "./pages/TracesPage";
 import { TracePage } from "./pages/TracePage";
 import { SecurityPage } from "./pages/SecurityPage";
+import { LivePage } from "./pages/LivePage";
+import { SessionsPage } from "./pages/SessionsPage";
+import { SessionPage } from "./pages/SessionPage";
+import { AnalyticsPage } from "./pages/AnalyticsPage";
+import { AgentsPage } from "./pages/AgentsPage";
+import { AlertsPage } from "./pages/AlertsPage";
 import { currentTheme, setTheme, type Theme } from "./theme";
 
 function ThemeToggle() {
@@ -43,7 +49,12 @@ export function App() {
           Overview
         </NavLink>
         <NavLink to="/traces">Traces</NavLink>
+        <NavLink to="/live">Live</NavLink>
+        <NavLink to="/sessions">Sessions</NavLink>
         <NavLink to="/security">Security</NavLink>
+        <NavLink to="/analytics">Analytics</NavLink>
+        <NavLink to="/agents">Agents</NavLink>
+        <NavLink to="/alerts">Alerts</NavLink>
         <span className="spacer" />
         <a href="/api/openapi.json" target="_blank" rel="noreferrer">
           API
@@ -56,6 +67,12 @@ export function App() {
           <Route path="/traces" element={<TracesPage />} />
           <Route path="/traces/:traceId" element={<TracePage />} />
           <Route path="/security" element={<SecurityPage />} />
+          <Route path="/live" element={<LivePage />} />
+          <Route path="/sessions" element={<SessionsPage />} />
+          <Route path="/sessions/:sessionId" element={<SessionPage />} />
+          <Route path="/analytics" element={<AnalyticsPage />} />
+          <Route path="/agents" element={<AgentsPage />} />
+          <Route path="/alerts" element={<AlertsPage />} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </main>

@@ -126,7 +126,10 @@ export class ApiError extends Error {}
 
 async function get<T>(path: string, params?: URLSearchParams): Promise<T> {
   const qs = params && [...params].length ? `?${params}` : "";
-  const res = await fetch(`${path}${qs}`);
+  return checked<T>(await fetch(`${path}${qs}`));
+}
+
+async function checked<T>(res: Response): Promise<T> {
   if (!res.ok) {
     // The API answers errors as {"error": {"code", "message"}}; show its message.
     const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
@@ -142,7 +145,205 @@ export const api = {
     get<SpanDetail>(`/api/v1/traces/${traceId}/spans/${spanId}`),
   findings: (params: URLSearchParams) => get<Page<Finding>>("/api/v1/findings", params),
   timeseries: (params: URLSearchParams) => get<Timeseries>("/api/v1/analytics/timeseries", params),
+  sessions: (params: URLSearchParams) => get<Page<SessionSummary>>("/api/v1/sessions", params),
+  session: (id: string) => get<SessionDetail>(`/api/v1/sessions/${encodeURIComponent(id)}`),
+  top: (params: URLSearchParams) => get<TopRow[]>("/api/v1/analytics/top", params),
+  usage: (params: URLSearchParams) => get<UsageRow[]>("/api/v1/analytics/usage", params),
+  agents: (params: URLSearchParams) => get<AgentSummary[]>("/api/v1/agents", params),
+  agent: (name: string, params: URLSearchParams) => get<AgentDetail>(`/api/v1/agents/${encodeURIComponent(name)}`, params),
+  tools: (params: URLSearchParams) => get<ToolSummary[]>("/api/v1/tools", params),
+  topology: (params: URLSearchParams) => get<Topology>("/api/v1/topology", params),
+  attackPaths: (params: URLSearchParams) => get<AttackPaths>("/api/v1/attack-paths", params),
+  alertRules: () => get<RuleStatus[]>("/api/v1/alerts/rules"),
+  alertEvents: (params: URLSearchParams) => get<AlertEvent[]>("/api/v1/alerts/events", params),
+  alertTemplates: () => get<AlertRule[]>("/api/v1/alerts/templates"),
+  createAlertRule: async (spec: { template: string; param?: number; name?: string }) =>
+    checked<RuleStatus>(
+      await fetch("/api/v1/alerts/rules", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(spec),
+      }),
+    ),
 };
+
+export interface SessionSummary {
+  session_id: string;
+  user_id: string | null;
+  trace_count: number;
+  span_count: number;
+  error_count: number;
+  start_ns: number;
+  end_ns: number | null;
+  tokens: Tokens;
+  cost_usd: number | null;
+  first_input_preview: string | null;
+  start_time: string;
+}
+
+export interface SessionDetail {
+  session: SessionSummary;
+  traces: TraceSummary[];
+}
+
+/** One row of `GET /api/v1/analytics/top` (a tool, model, agent, user…). */
+export interface TopRow extends Metrics {
+  key: string;
+  count: number;
+}
+
+/** Errors, latency, tokens and cost of a set of calls. */
+export interface Metrics {
+  errors: number;
+  error_rate: number | null;
+  latency_p50_ms: number | null;
+  latency_p95_ms: number | null;
+  tokens: number;
+  cost_usd: number | null;
+}
+
+/** One row of `GET /api/v1/analytics/usage` (per user or session). */
+export interface UsageRow {
+  key: string;
+  traces: number;
+  spans: number;
+  error_traces: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  reasoning_tokens: number;
+  total_tokens: number;
+  cost_usd: number | null;
+  sessions?: number;
+}
+
+/** Call metrics shared by agents, tools, topology nodes and edges. */
+export interface CallStats extends Metrics {
+  calls: number;
+  first_ns: number | null;
+  last_ns: number | null;
+}
+
+export interface AgentSummary extends CallStats {
+  name: string;
+  framework: string | null;
+  models: string[];
+  tools: string[];
+  delegates_to: string[];
+  called_by: string[];
+  sensitive_tools: string[];
+}
+
+export interface AgentVersion {
+  fingerprint: string;
+  tools: string[];
+  models: string[];
+  system_prompt_hash: string | null;
+  first_seen_ns: number;
+  last_seen_ns: number;
+  runs: number;
+}
+
+export interface AgentDetail extends AgentSummary {
+  versions: AgentVersion[];
+}
+
+export interface ToolSummary extends CallStats {
+  name: string;
+  category: string;
+  callers: string[];
+  mcp_server: string | null;
+  description: string | null;
+}
+
+export interface TopologyNode extends CallStats {
+  id: string;
+  kind: string;
+  name: string;
+  category?: string;
+}
+
+export interface TopologyEdge extends CallStats {
+  source: string;
+  target: string;
+  relation: string;
+}
+
+export interface Topology {
+  from_ns: number;
+  to_ns: number;
+  nodes: TopologyNode[];
+  edges: TopologyEdge[];
+}
+
+export interface AttackPath {
+  ingress: string;
+  ingress_category: string | null;
+  agent: string;
+  sink: string;
+  sink_category: string | null;
+  exercised: number;
+  attacked: number;
+  severity: string;
+  evidence: { trace_id: string; ingress_span_id: string; sink_span_id: string; time_ns: number }[];
+}
+
+export interface AttackPaths {
+  paths: AttackPath[];
+  traces_examined: number;
+}
+
+export type AlertState = "ok" | "pending" | "firing" | "resolved";
+
+export interface AlertRule {
+  id: string;
+  name: string;
+  description: string | null;
+  enabled: boolean;
+  metric: string;
+  condition: string;
+  comparator: string;
+  threshold: number;
+  window_s: number;
+  for_s: number;
+  severity: string;
+}
+
+export interface RuleStatus {
+  rule: AlertRule;
+  state: AlertState;
+  since_ns: number | null;
+  last_value: number | null;
+  last_evaluated_ns: number | null;
+}
+
+export interface AlertEvent {
+  id: string;
+  rule_id: string;
+  rule_name: string;
+  from: AlertState;
+  to: AlertState;
+  value: number | null;
+  threshold: number;
+  severity: string;
+  time_ns: number;
+  message: string;
+}
+
+/** A span as the live WebSocket carries it. */
+export interface LiveSpan extends SpanRow {
+  session_id: string | null;
+  user_id: string | null;
+  input_preview: string | null;
+  output_preview: string | null;
+  received_ns: number;
+}
+
+export type LiveMessage =
+  | { type: "subscribed" }
+  | { type: "spans"; spans: LiveSpan[] }
+  | { type: "findings"; findings: Finding[] }
+  | { type: "dropped"; batches: number; message: string };
 
 export interface Facet {
   value: string;

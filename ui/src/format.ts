@@ -24,3 +24,8 @@ export function count(n: number | null | undefined): string {
 export function time(ns: number): string {
   return new Date(ns / 1e6).toLocaleString();
 }
+
+/** A duration given in milliseconds (the analytics and topology routes' unit). */
+export function ms(v: number | null | undefined): string {
+  return v == null ? "—" : duration(v * 1e6);
+}

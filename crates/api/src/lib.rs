@@ -2,10 +2,12 @@
 //! `/api/openapi.json`, and `/healthz`, `/readyz`, `/metrics`. Conventions: design.md §3.
 
 pub mod error;
+mod headers;
 mod metrics;
 pub mod params;
 pub mod routes;
 mod unrouted;
+pub use headers::cors;
 pub use unrouted::trace_layer;
 pub mod views;
 
@@ -154,4 +156,5 @@ pub fn router(state: AppState) -> Router {
         .route("/", axum::routing::get(routes::home::index))
         .fallback(routes::home::spa)
         .layer(axum::middleware::from_fn(unrouted::json_errors))
+        .layer(axum::middleware::from_fn(headers::security_headers))
 }

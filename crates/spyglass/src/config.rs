@@ -41,6 +41,9 @@ pub struct Config {
     /// Committed batches a live subscriber (or the forwarder) may fall behind before it skips
     /// ahead; bounds what one stalled reader holds in memory.
     pub live_backlog_batches: usize,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `https://app.example`, or
+    /// `*`; empty keeps the same-origin rule.
+    pub cors_allowed_origins: Vec<String>,
     /// Log format: "text" or "json".
     pub log_format: String,
     pub limits: Limits,
@@ -84,6 +87,7 @@ impl Default for Config {
             max_in_flight_bytes: 512 * 1024 * 1024,
             max_live_subscribers: 256,
             live_backlog_batches: 256,
+            cors_allowed_origins: Vec::new(),
             log_format: "text".into(),
             limits: Limits::default(),
             store: StoreConfig::default(),
@@ -141,6 +145,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "max_in_flight_bytes",
     "max_live_subscribers",
     "live_backlog_batches",
+    "cors_allowed_origins",
     "log_format",
     "limits",
     "alerts",

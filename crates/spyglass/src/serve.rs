@@ -165,7 +165,10 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             }),
         }),
     };
-    let app = spyglass_api::router(state).layer(spyglass_api::trace_layer());
+    let mut app = spyglass_api::router(state).layer(spyglass_api::trace_layer());
+    if let Some(cors) = spyglass_api::cors(&cfg.cors_allowed_origins).map_err(anyhow::Error::msg)? {
+        app = app.layer(cors);
+    }
     let api_task = tokio::spawn({
         let stopped = stopped();
         let tls = tls.clone();

@@ -44,6 +44,28 @@ function RecentTraces({ from }: { from: string }) {
   );
 }
 
+function FiringAlerts() {
+  const q = useQuery({ queryKey: ["alert-rules"], queryFn: api.alertRules, refetchInterval: 15_000 });
+  if (!q.data) return null;
+  const firing = q.data.filter((r) => r.rule.enabled && (r.state === "firing" || r.state === "pending"));
+  return (
+    <p data-testid="firing-alerts">
+      {firing.length === 0 ? (
+        <span className="muted">
+          No alerts firing ({q.data.length} {q.data.length === 1 ? "rule" : "rules"}).{" "}
+        </span>
+      ) : (
+        firing.map((r) => (
+          <span key={r.rule.id} className="firing">
+            <span className={`badge alert-${r.state}`}>{r.state}</span> {r.rule.name}{" "}
+          </span>
+        ))
+      )}
+      <Link to="/alerts">Alerts →</Link>
+    </p>
+  );
+}
+
 export function OverviewPage() {
   const [url] = useSearchParams();
   const from = url.get("from") || "24h";
@@ -63,6 +85,7 @@ export function OverviewPage() {
       <FilterBar>
         <Select name="from" label="Range" options={RANGES.filter((r) => r !== "24h")} allLabel="24h" />
       </FilterBar>
+      <FiringAlerts />
       <div className="charts">
         {METRICS.map((m, i) => {
           const q = charts[i]!;

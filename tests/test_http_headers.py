@@ -1,0 +1,38 @@
+"""Security headers on the API and dashboard, a strict Content-Security-Policy on the HTML, and
+CORS only for the origins the configuration lists."""
+
+from __future__ import annotations
+
+import requests
+
+
+def test_security_headers_and_csp(server):
+    page = requests.get(f"{server.api}/", timeout=10)
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'"):
+        assert directive in csp, csp
+    assert "unsafe" not in csp
+    api = requests.get(f"{server.api}/api/v1/traces", timeout=10)
+    for r in (page, api):
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+    # A cross-origin page gets no CORS grant by default.
+    r = requests.get(f"{server.api}/api/v1/traces", headers={"Origin": "https://evil.example"}, timeout=10)
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_cors_only_for_listed_origins(fresh_server, tmp_path):
+    cfg = tmp_path / "spyglass.toml"
+    cfg.write_text('cors_allowed_origins = ["https://app.example"]\n')
+    srv = fresh_server(extra_args=["--config", str(cfg)]).start()
+    pre = requests.options(f"{srv.api}/api/v1/alerts/rules", timeout=10, headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert pre.headers.get("Access-Control-Allow-Origin") == "https://app.example", pre.headers
+    assert "POST" in pre.headers.get("Access-Control-Allow-Methods", "")
+    ok = requests.get(f"{srv.api}/api/v1/traces", headers={"Origin": "https://app.example"}, timeout=10)
+    assert ok.headers.get("Access-Control-Allow-Origin") == "https://app.example"
+    other = requests.get(f"{srv.api}/api/v1/traces", headers={"Origin": "https://evil.example"}, timeout=10)
+    assert "Access-Control-Allow-Origin" not in other.headers
