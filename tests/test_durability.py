@@ -144,20 +144,27 @@ def check_traces(srv, expected: dict[str, dict[str, dict]], sent: dict[str, dict
         assert s["duration_ns"] == f["end_ns"] - f["start_ns"]
 
 
-def test_raw_acknowledged_spans_survive_kill9_with_requests_in_flight(fresh_server):
-    srv = fresh_server().start()
-    sender = RawSender(srv, otlp.unique("durable-raw"), threads=6).start()
-    sender.wait_for(3000)
-    # Kill while the senders are still posting: some requests are in flight right now.
+def kill9_mid_send_and_restart(fresh_server, srv, sender: RawSender, at_least: int, sample_attributes: int = 100):
+    """Kills the server once `at_least` spans are acknowledged, while the senders are still
+    posting (some requests are in flight right now), restarts it on the same directory and
+    checks every acknowledged span. Returns the restarted server."""
+    sender.wait_for(at_least, timeout=120)
     srv.kill9()
     sender.join()
     with sender.lock:
         acked = dict(sender.acked)
         sent = dict(sender.sent)
-    assert sum(len(v) for v in acked.values()) >= 3000
+    assert sum(len(v) for v in acked.values()) >= at_least
     assert len(sent) > len(acked), "no request was in flight at the kill"
     srv2 = restart(fresh_server, srv)
-    check_traces(srv2, acked, sent)
+    check_traces(srv2, acked, sent, sample_attributes=sample_attributes)
+    return srv2
+
+
+def test_raw_acknowledged_spans_survive_kill9_with_requests_in_flight(fresh_server):
+    srv = fresh_server().start()
+    sender = RawSender(srv, otlp.unique("durable-raw"), threads=6).start()
+    srv2 = kill9_mid_send_and_restart(fresh_server, srv, sender, 3000)
     # The restarted server takes new spans.
     tid, ids, req = otlp.simple_trace("after-restart", n=3)
     otlp.send(srv2, req)
@@ -170,16 +177,7 @@ def test_acknowledged_spans_survive_kill9_under_sustained_load(fresh_server):
     srv = fresh_server().start()
     sender = RawSender(srv, otlp.unique("durable-load"), threads=12, traces_per_request=10,
                        spans_per_trace=20).start()
-    sender.wait_for(40_000, timeout=120)
-    srv.kill9()
-    sender.join()
-    with sender.lock:
-        acked = dict(sender.acked)
-        sent = dict(sender.sent)
-    assert sum(len(v) for v in acked.values()) >= 40_000
-    assert len(sent) > len(acked), "no request was in flight at the kill"
-    srv2 = restart(fresh_server, srv)
-    check_traces(srv2, acked, sent, sample_attributes=300)
+    kill9_mid_send_and_restart(fresh_server, srv, sender, 40_000, sample_attributes=300)
 
 
 # --- the real OpenTelemetry SDK exporter ------------------------------------------------------
