@@ -3,6 +3,8 @@ CORS only for the origins the configuration lists."""
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 
@@ -36,3 +38,17 @@ def test_cors_only_for_listed_origins(fresh_server, tmp_path):
     assert ok.headers.get("Access-Control-Allow-Origin") == "https://app.example"
     other = requests.get(f"{srv.api}/api/v1/traces", headers={"Origin": "https://evil.example"}, timeout=10)
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_json_answers_are_gzipped_and_compressed_files_are_not_compressed_again(server):
+    tid, ids, req = __import__("otlp").simple_trace("gzip-app", n=40)
+    __import__("otlp").send(server, req)
+    server.wait_for_trace(tid, spans=40)
+    r = requests.get(f"{server.api}/api/v1/traces/{tid}", headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
+    assert r.headers.get("Content-Encoding") == "gzip", r.headers
+    raw = r.raw.read()
+    assert raw[:2] == b"\x1f\x8b" and len(raw) < len(json.dumps(server.trace(tid)))
+    export = requests.get(f"{server.api}/api/v1/traces/{tid}/export", headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert export.headers["Content-Type"] == "application/gzip"
+    assert "Content-Encoding" not in export.headers, "a gzip file is not gzipped again"
+    assert export.content[:2] == b"\x1f\x8b"
