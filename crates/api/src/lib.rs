@@ -156,7 +156,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/", axum::routing::get(routes::home::index))
         .fallback(routes::home::spa)
-        .layer(axum::middleware::from_fn(unrouted::json_errors))
+        .layer(axum::middleware::from_fn(unrouted::json_method_errors))
         .layer(axum::middleware::from_fn(headers::security_headers))
         // A large trace is tens of megabytes of JSON; gzip at the fastest level shrinks it
         // about tenfold for a fraction of the time the transfer would take off this machine.

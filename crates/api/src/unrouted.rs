@@ -1,5 +1,6 @@
-//! Requests no API route takes (an unknown path, a method a path does not have) answer in the
-//! API's JSON error shape, like every other 4xx, instead of the router's empty body; and the
+//! A method an API path does not have answers in the API's JSON error shape, like every other
+//! 4xx, instead of the router's empty 405 (unknown paths reach the router's fallback,
+//! `routes::home::spa`, which answers a JSON 404 itself); and the
 //! request span of the access log, which names the route, never the path or query a client
 //! wrote (ids of users and sessions, search text and whatever secret was pasted into them).
 
@@ -10,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub async fn json_errors(req: Request, next: Next) -> Response {
+pub async fn json_method_errors(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let resp = next.run(req).await;
     let status = resp.status();
@@ -21,19 +22,17 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     if !path.starts_with("/api/") || is_json {
         return resp;
     }
-    let (code, message) = match status {
-        StatusCode::NOT_FOUND => ("not_found", format!("no API route {path}")),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            format!("{path} does not take {method}"),
-        ),
-        _ => return resp,
-    };
+    if status != StatusCode::METHOD_NOT_ALLOWED {
+        return resp;
+    }
     let allow = resp.headers().get(header::ALLOW).cloned();
     let mut out = (
         status,
         Json(ErrorBody {
-            error: ErrorDetail { code, message },
+            error: ErrorDetail {
+                code: "method_not_allowed",
+                message: format!("{path} does not take {method}"),
+            },
         }),
     )
         .into_response();

@@ -26,6 +26,12 @@ pub fn day_slices(from_ns: i64, to_ns: i64) -> Vec<(i64, i64)> {
     out
 }
 
+/// A fresh directory under `root` (created if missing), removed when dropped.
+fn staging_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(root)?;
+    tempfile::Builder::new().prefix("export-").tempdir_in(root)
+}
+
 /// Runs one export into a fresh staging directory under `staging_root`, copies the files to
 /// `dest`, and returns them.
 pub async fn export_to(
@@ -34,10 +40,7 @@ pub async fn export_to(
     dest: &Destination,
     staging_root: &Path,
 ) -> Result<Vec<ExportedFile>> {
-    std::fs::create_dir_all(staging_root)?;
-    let staging = tempfile::Builder::new()
-        .prefix("export-")
-        .tempdir_in(staging_root)?;
+    let staging = staging_dir(staging_root)?;
     let files = store.export(spec, staging.path()).await?;
     for f in &files {
         dest.put_file(&f.path, &staging.path().join(&f.path))
@@ -58,11 +61,8 @@ pub fn export_stream(
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let result = async {
-            std::fs::create_dir_all(&staging_root)?;
             for (from, to) in day_slices(from_ns, to_ns) {
-                let staging = tempfile::Builder::new()
-                    .prefix("export-")
-                    .tempdir_in(&staging_root)?;
+                let staging = staging_dir(&staging_root)?;
                 let spec = ExportSpec {
                     project: project.clone(),
                     selection: Selection::Started {

@@ -202,8 +202,7 @@ pub async fn import(
     Ok(report)
 }
 
-/// A trace export's spans and findings, moved into `project`: a finding's id is derived
-/// from its project, so it is derived again (the same id when the project is the same).
+/// A trace export's spans and findings, moved into `project`.
 fn with_findings(project: &str, mut spans: Vec<Span>, findings: Vec<SpanFinding>) -> Batch {
     let project: std::sync::Arc<str> = project.into();
     for s in &mut spans {
@@ -211,11 +210,9 @@ fn with_findings(project: &str, mut spans: Vec<Span>, findings: Vec<SpanFinding>
     }
     let findings = findings
         .into_iter()
-        .filter_map(|mut f| {
+        .filter_map(|f| {
             let span = spans.iter().find(|s| s.span_id == f.span_id)?;
-            f.id = SpanFinding::on(span, f.finding.clone()).id;
-            f.project_id = project.clone();
-            Some(f)
+            Some(f.moved_to(span))
         })
         .collect();
     Batch { spans, findings }

@@ -23,14 +23,7 @@ async fn audit(
     target: String,
     detail: serde_json::Value,
 ) {
-    let entry = AuditEntry {
-        project_id: project.into(),
-        time_ns: spyglass_model::now_ns(),
-        actor: "system".into(),
-        action: action.into(),
-        target,
-        detail,
-    };
+    let entry = AuditEntry::now(project, "system", action, target, detail);
     if let Err(e) = store.record_audit(&entry).await {
         tracing::warn!(project, action, error = %e, "could not record the audit entry");
     }

@@ -45,3 +45,23 @@ pub struct AuditEntry {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub detail: serde_json::Value,
 }
+
+impl AuditEntry {
+    /// An action taken now.
+    pub fn now(
+        project_id: &str,
+        actor: &str,
+        action: &str,
+        target: String,
+        detail: serde_json::Value,
+    ) -> Self {
+        AuditEntry {
+            project_id: project_id.into(),
+            time_ns: crate::now_ns(),
+            actor: actor.into(),
+            action: action.into(),
+            target,
+            detail,
+        }
+    }
+}

@@ -163,6 +163,17 @@ impl SpanFinding {
     }
 }
 
+impl SpanFinding {
+    /// The finding on `span` as stored in `span`'s project (an import moves findings): the id
+    /// is derived from the project, so it is derived again, and is the same in the same
+    /// project. The rest of the finding (its time, the version it was made on) is kept.
+    pub fn moved_to(mut self, span: &Span) -> SpanFinding {
+        self.project_id = span.project_id.clone();
+        self.id = finding_id(span, &self.finding);
+        self
+    }
+}
+
 /// FNV-1a over what makes a detection the same one: stored ids must not change between builds,
 /// so no seeded or std hasher.
 fn finding_id(span: &Span, f: &Finding) -> u64 {

@@ -53,18 +53,17 @@ pub async fn record(store: &dyn Store, project: &str, cfg: &Config) -> anyhow::R
     }
     tracing::info!(sections = ?sections, "configuration changed since the last start");
     store
-        .record_audit(&AuditEntry {
-            project_id: project.into(),
-            time_ns: spyglass_model::now_ns(),
-            actor: "config".into(),
-            action: ACTION.into(),
-            target: if last.is_none() {
+        .record_audit(&AuditEntry::now(
+            project,
+            "config",
+            ACTION,
+            if last.is_none() {
                 "first start".into()
             } else {
                 sections.join(", ")
             },
-            detail: serde_json::json!({"changed": sections, "digests": now}),
-        })
+            serde_json::json!({"changed": sections, "digests": now}),
+        ))
         .await?;
     Ok(())
 }

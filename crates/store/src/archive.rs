@@ -11,7 +11,6 @@
 use crate::{Batch, StoreError};
 use serde::Deserialize;
 use spyglass_model::{Span, SpanFinding};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The file format of an archive.
@@ -68,56 +67,16 @@ pub struct ExportedFile {
     pub bytes: u64,
 }
 
-impl ExportedFile {
-    /// Lists the files an export wrote under `dir` (the partition directories DuckDB made),
-    /// in path order.
-    pub fn list(dir: &std::path::Path) -> std::io::Result<Vec<ExportedFile>> {
-        let mut out = Vec::new();
-        let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d)? {
-                let entry = entry?;
-                let path = entry.path();
-                if entry.file_type()?.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let rel = path
-                    .strip_prefix(dir)
-                    .expect("listed under dir")
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let day = rel
-                    .split('/')
-                    .find_map(|part| part.strip_prefix("day="))
-                    .unwrap_or_default()
-                    .to_string();
-                out.push(ExportedFile {
-                    path: rel,
-                    day,
-                    bytes: entry.metadata()?.len(),
-                });
-            }
-        }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
-    }
-}
-
 /// The part of an archive row that is not the span itself.
 #[derive(Deserialize)]
 struct RowExtras {
-    #[serde(default)]
-    project_id: Option<String>,
     #[serde(default)]
     findings: Vec<SpanFinding>,
 }
 
 /// Decodes archive rows (one JSON object each) into batches for `project`, at most `max_spans`
-/// spans per batch. A finding keeps its id when the row comes from the same project (so a
-/// re-import is idempotent); moved to another project it gets that project's id.
+/// spans per batch. Findings get their id in `project` (`SpanFinding::moved_to`): the one they
+/// had when the row comes from the same project, so a re-import is idempotent.
 pub struct RowDecoder {
     project: Arc<str>,
     max_spans: usize,
@@ -144,14 +103,9 @@ impl RowDecoder {
         let mut span: Span = serde_json::from_str(json).map_err(bad)?;
         let extras: RowExtras = serde_json::from_str(json).map_err(bad)?;
         span.project_id = self.project.clone();
-        let same_project = extras.project_id.as_deref() == Some(&*self.project);
-        for mut f in extras.findings {
-            if !same_project {
-                f.id = SpanFinding::on(&span, f.finding.clone()).id;
-            }
-            f.project_id = self.project.clone();
-            self.current.findings.push(f);
-        }
+        self.current
+            .findings
+            .extend(extras.findings.into_iter().map(|f| f.moved_to(&span)));
         self.current.spans.push(span);
         Ok((self.current.spans.len() >= self.max_spans).then(|| std::mem::take(&mut self.current)))
     }
@@ -276,6 +230,7 @@ mod tests {
         assert_eq!(&*b.spans[0].project_id, "other");
         assert_ne!(b.findings[0].id, f.id);
         assert_eq!(b.findings[0].id, SpanFinding::on(&b.spans[0], f.finding).id);
+        assert_eq!(&*b.findings[0].project_id, "other");
     }
 
     #[test]

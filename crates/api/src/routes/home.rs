@@ -21,10 +21,6 @@ fn serve(asset: Asset) -> Response {
                 HeaderValue::from_static(asset.content_type),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
         ],
         asset.bytes,
     )

@@ -11,14 +11,7 @@ use spyglass_model::audit::{AuditEntry, DeleteTarget, DeletionReport};
 
 /// Records an admin action; a failure to record is logged, not returned (the action happened).
 pub async fn audit(st: &AppState, action: &str, target: String, detail: serde_json::Value) {
-    let entry = AuditEntry {
-        project_id: st.project.to_string(),
-        time_ns: spyglass_model::now_ns(),
-        actor: "local".into(),
-        action: action.into(),
-        target,
-        detail,
-    };
+    let entry = AuditEntry::now(&st.project, "local", action, target, detail);
     if let Err(e) = st.store.record_audit(&entry).await {
         tracing::error!(error = %e, action, "recording an audit entry failed");
     }

@@ -165,11 +165,17 @@ async fn snapshot(
     (traces, findings, totals)
 }
 
-async fn import(store: &dyn Store, p: &str, dir: &std::path::Path, format: ArchiveFormat) -> u64 {
-    let files = crate::archive::ExportedFile::list(dir).unwrap();
+/// Imports the files an export listed into `p`; returns the rows read.
+async fn import(
+    store: &dyn Store,
+    p: &str,
+    dir: &std::path::Path,
+    files: &[crate::archive::ExportedFile],
+    format: ArchiveFormat,
+) -> u64 {
     let mut decoder = RowDecoder::new(p, 4);
     let mut batches = Vec::new();
-    for f in &files {
+    for f in files {
         read_rows(&dir.join(&f.path), format, |row| {
             if let Some(b) = decoder.push(row)? {
                 batches.push(b);
@@ -249,7 +255,11 @@ pub async fn export_then_import_round_trips_a_day(store: &dyn Store) {
         );
         // 3 traces × 4 spans (the running and finished tool versions are one span) + the
         // crossing trace's root.
-        assert_eq!(import(store, p, dir.path(), format).await, 13, "{format:?}");
+        assert_eq!(
+            import(store, p, dir.path(), &files, format).await,
+            13,
+            "{format:?}"
+        );
         let after = snapshot(store, p).await;
         assert_eq!(after.0, before.0, "{format:?}: traces and spans");
         assert_eq!(after.1, before.1, "{format:?}: findings");
@@ -264,9 +274,9 @@ pub async fn export_then_import_round_trips_a_day(store: &dyn Store) {
         },
         format: ArchiveFormat::Jsonl,
     };
-    store.export(&spec, dir.path()).await.unwrap();
+    let files = store.export(&spec, dir.path()).await.unwrap();
     let mut names = Vec::new();
-    for f in crate::archive::ExportedFile::list(dir.path()).unwrap() {
+    for f in files {
         read_rows(&dir.path().join(&f.path), ArchiveFormat::Jsonl, |row| {
             let s: Span = serde_json::from_str(row).unwrap();
             names.push((s.trace_id, s.name));

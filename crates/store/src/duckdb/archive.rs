@@ -93,7 +93,7 @@ fn finding_struct() -> String {
     )
 }
 
-/// The predicate over `spans` (and `findings`) rows that a selection keeps.
+/// The predicate over `spans` rows that a selection keeps.
 fn selection_filter(project: &str, selection: Selection) -> String {
     match selection {
         Selection::Started { from_ns, to_ns } => {
@@ -115,11 +115,6 @@ pub fn export(conn: &Connection, spec: &ExportSpec, dir: &Path) -> Result<Vec<Ex
         "project_id = {project} AND {}",
         selection_filter(&spec.project, spec.selection)
     );
-    let findings_of = match spec.selection {
-        // A finding's time is its span's start.
-        Selection::Started { .. } => spans_of.replace("start_ns", "time_ns"),
-        Selection::Expiring { .. } => spans_of.clone(),
-    };
     // One file per day, written by its own statement: DuckDB's partitioned writer holds
     // every open partition's rows in memory.
     let days: Vec<(i64, String)> = conn
@@ -143,16 +138,18 @@ pub fn export(conn: &Connection, spec: &ExportSpec, dir: &Path) -> Result<Vec<Ex
         let path_text = path
             .to_str()
             .ok_or_else(|| StoreError::InvalidQuery("export directory is not UTF-8".into()))?;
+        let of_day = format!("{spans_of} AND start_ns >= {lo} AND start_ns < {hi}");
+        // The day's latest span versions, joined with the findings of just their traces.
         let select = format!(
             "SELECT {cols}, coalesce(f.findings, []) AS findings \
-             FROM (SELECT * FROM spans WHERE rowid IN (SELECT rowid FROM spans \
-                WHERE {spans_of} AND start_ns >= {lo} AND start_ns < {hi} \
+             FROM (SELECT * FROM spans WHERE rowid IN (SELECT rowid FROM spans WHERE {of_day} \
                 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id \
                   ORDER BY (end_ns IS NOT NULL) DESC, received_ns DESC) = 1)) s \
              LEFT JOIN (SELECT DISTINCT ON (resource_id) * FROM resources WHERE project_id = {project}) r \
                 ON r.resource_id = s.resource_id \
              LEFT JOIN (SELECT trace_id, span_id, list({finding} ORDER BY id) AS findings \
-                FROM (SELECT * FROM findings WHERE {findings_of} \
+                FROM (SELECT * FROM findings WHERE project_id = {project} \
+                  AND trace_id IN (SELECT trace_id FROM spans WHERE {of_day}) \
                   QUALIFY row_number() OVER (PARTITION BY id ORDER BY received_ns DESC) = 1) \
                 GROUP BY trace_id, span_id) f \
                 ON f.trace_id = s.trace_id AND f.span_id = s.span_id",
