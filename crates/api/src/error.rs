@@ -18,6 +18,8 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Archive(#[from] spyglass_archive::ArchiveError),
+    #[error(transparent)]
+    Auth(#[from] spyglass_auth::AuthError),
     /// Busy now; the client may retry after this many seconds.
     #[error("{message}")]
     Busy { message: String, retry_after_s: u64 },
@@ -31,7 +33,7 @@ pub struct ErrorBody {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: not_found, method_not_allowed, bad_request, conflict,
-    /// too_large, unavailable, timeout, internal.
+    /// unauthorized, forbidden, rate_limited, too_large, unavailable, timeout, internal.
     pub code: &'static str,
     pub message: String,
 }
@@ -59,6 +61,23 @@ impl ApiError {
             }
             ApiError::Archive(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Auth(a) => {
+                use spyglass_auth::AuthError as A;
+                match a {
+                    A::Unauthenticated | A::InvalidKey | A::InvalidSession | A::BadLogin => {
+                        (StatusCode::UNAUTHORIZED, "unauthorized")
+                    }
+                    A::Csrf | A::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+                    A::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                    A::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+                    A::Conflict(_) | A::Disabled => (StatusCode::CONFLICT, "conflict"),
+                    A::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                    A::Store(StoreError::Closed) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                    }
+                    A::Store(_) | A::Hash(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                }
+            }
         }
     }
 }
@@ -79,10 +98,23 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::Busy { retry_after_s, .. } = self {
+        let retry_after = match self {
+            ApiError::Busy { retry_after_s, .. }
+            | ApiError::Auth(spyglass_auth::AuthError::RateLimited { retry_after_s }) => {
+                Some(retry_after_s)
+            }
+            _ => None,
+        };
+        if let Some(s) = retry_after {
             resp.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(retry_after_s),
+                axum::http::HeaderValue::from(s),
+            );
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"spyglass\""),
             );
         }
         resp

@@ -1,6 +1,7 @@
 //! The Spyglass API: REST under `/api/v1`, the live WebSocket, the OpenAPI spec at
 //! `/api/openapi.json`, and `/healthz`, `/readyz`, `/metrics`. Conventions: design.md §3.
 
+pub mod access;
 pub mod error;
 mod headers;
 mod metrics;
@@ -28,8 +29,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Committed batches (spans and their findings), from the ingest pipeline.
     pub live: broadcast::Sender<Arc<Batch>>,
-    /// The project every request reads (single-project local mode).
-    pub project: Arc<str>,
+    /// Projects, keys, users and sessions: who may ask what (crate::access).
+    pub auth: Arc<spyglass_auth::Directory>,
+    /// The server's own log, for the admins' live view.
+    pub server_log: spyglass_serverlog::ServerLog,
     pub registry: Arc<Registry>,
     /// The engine the pipeline runs (its price tables answer `/api/v1/prices`).
     pub engine: Arc<spyglass_engine::Engine>,
@@ -69,7 +72,8 @@ pub struct AppState {
         (name = "alerts", description = "Alert rules, their states and events"),
         (name = "topology", description = "Which agents invoke which agents, tools and models; the agent and tool inventory"),
         (name = "lifecycle", description = "Export and import of archives"),
-        (name = "ops", description = "Health and metrics")
+        (name = "auth", description = "Sign-in, projects, API keys and users"),
+        (name = "ops", description = "Health, metrics and the server log")
     )
 )]
 struct ApiDoc;
@@ -124,9 +128,27 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(routes::prices::recompute))
         .routes(routes!(routes::ops::retention))
+        .routes(routes!(routes::ops::redaction))
         .routes(routes!(routes::lifecycle::audit_log))
         .routes(routes!(routes::archive::export))
         .routes(routes!(routes::archive::import))
+        .routes(routes!(routes::auth::login))
+        .routes(routes!(routes::auth::logout))
+        .routes(routes!(routes::auth::me))
+        .routes(routes!(
+            routes::auth::list_projects,
+            routes::auth::create_project
+        ))
+        .routes(routes!(routes::auth::delete_project))
+        .routes(routes!(routes::auth::list_keys, routes::auth::create_key))
+        .routes(routes!(routes::auth::revoke_key))
+        .routes(routes!(routes::auth::list_users, routes::auth::create_user))
+        .routes(routes!(
+            routes::auth::update_user,
+            routes::auth::delete_user
+        ))
+        .routes(routes!(routes::auth::change_password))
+        .routes(routes!(routes::logs::logs))
         .routes(routes!(routes::ops::healthz))
         .routes(routes!(routes::ops::readyz))
         .routes(routes!(routes::ops::metrics))
@@ -157,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", axum::routing::get(routes::home::index))
         .fallback(routes::home::spa)
         .layer(axum::middleware::from_fn(unrouted::json_method_errors))
+        .layer(axum::middleware::from_fn(access::take_project_param))
         .layer(axum::middleware::from_fn(headers::security_headers))
         // A large trace is tens of megabytes of JSON; gzip at the fastest level shrinks it
         // about tenfold for a fraction of the time the transfer would take off this machine.

@@ -11,17 +11,95 @@ pub(crate) fn unreachable(base: &str) -> String {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// Sent with every request and WebSocket handshake: the key or session, the project.
+    headers: reqwest::header::HeaderMap,
+}
+
+fn header(v: &str) -> anyhow::Result<reqwest::header::HeaderValue> {
+    let mut v = reqwest::header::HeaderValue::from_str(v)
+        .map_err(|_| anyhow!("a credential or project name holds characters a header cannot"))?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 impl Client {
     pub fn new(base: &str) -> anyhow::Result<Self> {
+        Self::with_headers(base, reqwest::header::HeaderMap::new())
+    }
+
+    fn with_headers(base: &str, headers: reqwest::header::HeaderMap) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
+            .default_headers(headers.clone())
             .build()?;
         Ok(Client {
             http,
             base: base.trim_end_matches('/').to_string(),
+            headers,
         })
+    }
+
+    /// A client with the server's credentials: its API key, or a session signed in with
+    /// `SPYGLASS_USERNAME` and `SPYGLASS_PASSWORD`.
+    pub async fn connect(server: &crate::Server) -> anyhow::Result<Self> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(p) = &server.project {
+            headers.insert("x-spyglass-project", header(p)?);
+        }
+        if let Some(key) = &server.api_key {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                header(&format!("Bearer {key}"))?,
+            );
+        } else if let Some(user) = &server.username {
+            let password = std::env::var("SPYGLASS_PASSWORD")
+                .map_err(|_| anyhow!("set SPYGLASS_PASSWORD to sign in as {user}"))?;
+            let plain = Client::new(&server.url)?;
+            let resp = plain
+                .http
+                .post(format!("{}/api/v1/auth/login", plain.base))
+                .json(&serde_json::json!({"username": user, "password": password}))
+                .send()
+                .await
+                .with_context(|| unreachable(&plain.base))?;
+            let status = resp.status();
+            let cookie = resp
+                .headers()
+                .get(reqwest::header::SET_COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(str::to_string);
+            let body: Value = resp.json().await.unwrap_or_default();
+            let (Some(cookie), Some(csrf)) = (cookie, body["csrf_token"].as_str()) else {
+                let msg = body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("sign-in failed");
+                return Err(anyhow!("signing in as {user}: {status}: {msg}"));
+            };
+            headers.insert(reqwest::header::COOKIE, header(&cookie)?);
+            headers.insert("x-csrf-token", header(csrf)?);
+        }
+        Self::with_headers(&server.url, headers)
+    }
+
+    /// A WebSocket handshake request for a path, with the client's credentials.
+    pub fn ws_request(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = self.ws_url(path, query).into_client_request()?;
+        for (k, v) in &self.headers {
+            req.headers_mut().insert(k, v.clone());
+        }
+        Ok(req)
+    }
+
+    /// POST a JSON body; the answer's JSON (the API's error message on failure).
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send_json(reqwest::Method::POST, path, Some(body))
+            .await
     }
 
     pub fn base(&self) -> &str {
@@ -45,14 +123,30 @@ impl Client {
         query: &[(String, String)],
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .request(method, &url)
-            .query(query)
-            .send()
-            .await
-            .with_context(|| unreachable(&self.base))?;
+        let req = self.http.request(method, &url).query(query);
+        self.answer(&url, req).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.answer(&url, req).await
+    }
+
+    async fn answer(&self, url: &str, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let resp = req.send().await.with_context(|| unreachable(&self.base))?;
         let status = resp.status();
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
         let body: Value = resp
             .json()
             .await

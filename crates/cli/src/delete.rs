@@ -36,7 +36,7 @@ fn segment(id: &str) -> String {
 }
 
 pub async fn delete(cmd: DeleteCommand) -> anyhow::Result<()> {
-    let client = Client::new(&cmd.server.url)?;
+    let client = Client::connect(&cmd.server).await?;
     let (path, what) = match &cmd.what {
         DeleteWhat::Trace { trace_id } => (
             format!("/api/v1/traces/{}", segment(trace_id)),

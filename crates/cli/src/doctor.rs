@@ -43,7 +43,7 @@ impl Report {
 }
 
 pub async fn doctor(a: DoctorArgs) -> anyhow::Result<()> {
-    let client = Client::new(&a.server.url)?;
+    let client = Client::connect(&a.server).await?;
     let timeout = Duration::from_secs(a.timeout_secs);
     println!(
         "spyglass doctor → API {} · OTLP/HTTP {}",
@@ -90,8 +90,8 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<()> {
         request("spyglass-doctor", "diagnostics", "spyglass.doctor", b.spans).encode_to_vec();
 
     let t = Instant::now();
-    let url = client.ws_url("/api/v1/live", &[("trace_id".into(), trace_hex.clone())]);
-    let mut ws = match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(&url)).await {
+    let req = client.ws_request("/api/v1/live", &[("trace_id".into(), trace_hex.clone())])?;
+    let mut ws = match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(req)).await {
         Ok(Ok((mut ws, _))) => {
             let _ = tokio::time::timeout(timeout, ws.next()).await; // the "subscribed" message
             r.stage("live subscribed", Ok(t.elapsed()));

@@ -1,5 +1,6 @@
 //! The client side of the `spyglass` binary: commands that talk to a running server.
 
+mod admin;
 mod archive;
 mod client;
 mod delete;
@@ -8,6 +9,7 @@ mod tail;
 mod traces;
 pub mod waterfall;
 
+pub use admin::{AccountsCommand, KeysCommand, ProjectsCommand, accounts, keys, projects};
 pub use archive::{ExportArgs, ImportArgs, export, import};
 pub use delete::{DeleteCommand, delete};
 pub use doctor::{DoctorArgs, doctor};
@@ -25,6 +27,15 @@ pub struct Server {
         global = true
     )]
     pub url: String,
+    /// An API key (`sg_…`): a read key to read, an admin key to manage the project.
+    #[arg(long, env = "SPYGLASS_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// Sign in as this user instead; the password comes from SPYGLASS_PASSWORD.
+    #[arg(long, env = "SPYGLASS_USERNAME", global = true)]
+    pub username: Option<String>,
+    /// The project to work on (default: the key's, or the user's first).
+    #[arg(long, env = "SPYGLASS_PROJECT", global = true)]
+    pub project: Option<String>,
 }
 
 /// Whether to colour output: a terminal, and NO_COLOR unset.

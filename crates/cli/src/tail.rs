@@ -88,7 +88,7 @@ pub fn line(s: &Value, color: bool) -> String {
 }
 
 pub async fn tail(a: TailArgs) -> anyhow::Result<()> {
-    let client = Client::new(&a.server.url)?;
+    let client = Client::connect(&a.server).await?;
     let mut q = Vec::new();
     for (k, v) in [
         ("trace_id", &a.trace_id),
@@ -100,7 +100,8 @@ pub async fn tail(a: TailArgs) -> anyhow::Result<()> {
         }
     }
     let url = client.ws_url("/api/v1/live", &q);
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.map_err(|e| {
+    let req = client.ws_request("/api/v1/live", &q)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| {
         anyhow::anyhow!("cannot open {url}: {e} (is `spyglass serve` running? set --url)")
     })?;
     eprintln!("following {} (Ctrl-C to stop)", client.base());

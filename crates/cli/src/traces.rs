@@ -85,7 +85,7 @@ fn push(q: &mut Vec<(String, String)>, k: &str, v: Option<impl ToString>) {
 }
 
 async fn list(a: ListArgs) -> anyhow::Result<()> {
-    let client = Client::new(&a.server.url)?;
+    let client = Client::connect(&a.server).await?;
     let mut q: Vec<(String, String)> = vec![
         ("from".into(), a.since.clone()),
         ("sort".into(), a.sort.clone()),
@@ -173,7 +173,7 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
 }
 
 async fn show(a: ShowArgs) -> anyhow::Result<()> {
-    let client = Client::new(&a.server.url)?;
+    let client = Client::connect(&a.server).await?;
     let body = client
         .get(&format!("/api/v1/traces/{}", a.trace_id.trim()), &[])
         .await?;

@@ -42,6 +42,7 @@ mod string_enum {
 pub mod alert;
 pub mod analytics;
 pub mod audit;
+pub mod auth;
 pub mod finding;
 pub mod ids;
 pub mod json_text;

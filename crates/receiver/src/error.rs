@@ -16,6 +16,8 @@ pub enum ReceiverError {
     BodyTooLarge { size: usize, limit: usize },
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    #[error(transparent)]
+    Auth(#[from] spyglass_auth::AuthError),
 }
 
 impl From<IngestError> for ReceiverError {
@@ -45,6 +47,24 @@ impl ReceiverError {
             ReceiverError::UnsupportedMediaType(_) => m(415, Code::InvalidArgument),
             ReceiverError::BodyTooLarge { .. } => m(413, Code::ResourceExhausted),
             ReceiverError::BodyRead(_) => m(400, Code::InvalidArgument),
+            ReceiverError::Auth(a) => {
+                use spyglass_auth::AuthError as A;
+                match a {
+                    A::RateLimited { retry_after_s } => Mapping {
+                        http: 429,
+                        grpc: Code::ResourceExhausted,
+                        retry_after_secs: Some(*retry_after_s),
+                    },
+                    A::Forbidden(_) | A::Csrf => m(403, Code::PermissionDenied),
+                    A::NotFound(_) => m(404, Code::NotFound),
+                    A::Store(_) => Mapping {
+                        http: 503,
+                        grpc: Code::Unavailable,
+                        retry_after_secs: Some(5),
+                    },
+                    _ => m(401, Code::Unauthenticated),
+                }
+            }
             ReceiverError::Pipeline(p) => match p {
                 PipelineError::Ingest(i) => match i {
                     IngestError::MalformedProtobuf(_)

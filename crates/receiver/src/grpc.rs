@@ -12,6 +12,7 @@ use crate::rpc_status::grpc_status;
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
+use spyglass_auth::Directory;
 use spyglass_ingest::IngestError;
 use spyglass_ingest::decode::decode_protobuf;
 use std::convert::Infallible;
@@ -68,15 +69,17 @@ impl Codec for RawCodec {
 pub struct TraceService {
     pipeline: Arc<Pipeline>,
     max_message_bytes: usize,
-    project: Arc<str>,
+    auth: Arc<Directory>,
 }
 
 impl TraceService {
-    pub fn new(pipeline: Arc<Pipeline>, max_message_bytes: usize, project: &str) -> Self {
+    /// Spans go to the project of the request's ingest key (metadata `authorization` or
+    /// `x-api-key`).
+    pub fn new(pipeline: Arc<Pipeline>, max_message_bytes: usize, auth: Arc<Directory>) -> Self {
         TraceService {
             pipeline,
             max_message_bytes,
-            project: project.into(),
+            auth,
         }
     }
 }
@@ -101,6 +104,10 @@ impl UnaryService<Bytes> for Export {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let svc = self.0.clone();
         Box::pin(async move {
+            let project = svc
+                .auth
+                .authorize_ingest(&request.metadata().clone().into_headers())
+                .map_err(|e| to_status(e.into()))?;
             let body = request.into_inner();
             let limit = svc.max_message_bytes;
             if body.len() > limit {
@@ -120,7 +127,7 @@ impl UnaryService<Bytes> for Export {
             let decoded = decode_protobuf(&body, depth).map_err(|e| to_status(e.into()))?;
             let accepted = svc
                 .pipeline
-                .export(admission, decoded, &svc.project)
+                .export(admission, decoded, &project)
                 .await
                 .map_err(|e| to_status(e.into()))?;
             Ok(Response::new(response_of(accepted)))

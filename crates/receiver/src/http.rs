@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
+use spyglass_auth::Directory;
 use spyglass_ingest::Format;
 use spyglass_ingest::decode::decode_content_encoding;
 use std::sync::Arc;
@@ -24,15 +25,15 @@ use std::sync::Arc;
 struct HttpState {
     pipeline: Arc<Pipeline>,
     max_body_bytes: usize,
-    project: Arc<str>,
+    auth: Arc<Directory>,
 }
 
-/// The OTLP/HTTP router.
-pub fn router(pipeline: Arc<Pipeline>, max_body_bytes: usize, project: &str) -> Router {
+/// The OTLP/HTTP router. Spans go to the project of the request's ingest key.
+pub fn router(pipeline: Arc<Pipeline>, max_body_bytes: usize, auth: Arc<Directory>) -> Router {
     let state = HttpState {
         pipeline,
         max_body_bytes,
-        project: project.into(),
+        auth,
     };
     Router::new()
         .route("/v1/traces", post(export_traces))
@@ -98,6 +99,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<ExportTraceServiceResponse, ReceiverError> {
+    let project = st.auth.authorize_ingest(headers)?;
     let format = format_of(headers)?;
     let limit = st.max_body_bytes;
     if let Some(len) = headers
@@ -130,7 +132,7 @@ async fn handle(
     }
     let accepted = st
         .pipeline
-        .export_bytes(admission, &body, format, &st.project)
+        .export_bytes(admission, &body, format, &project)
         .await?;
     Ok(response_of(accepted))
 }

@@ -19,7 +19,7 @@ pub async fn serve_grpc(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
     max_message_bytes: usize,
-    project: &str,
+    auth: Arc<spyglass_auth::Directory>,
     tls: Option<tls::TlsSetup>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
@@ -27,7 +27,7 @@ pub async fn serve_grpc(
     let routes = tonic::service::Routes::new(grpc::TraceService::new(
         pipeline,
         max_message_bytes,
-        project,
+        auth,
     ))
     .add_service(grpc::LogsNotSupported)
     .add_service(grpc::MetricsNotSupported)
@@ -56,11 +56,11 @@ pub async fn serve_http(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
     max_body_bytes: usize,
-    project: &str,
+    auth: Arc<spyglass_auth::Directory>,
     tls: Option<tls::TlsSetup>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = http::router(pipeline, max_body_bytes, project);
+    let app = http::router(pipeline, max_body_bytes, auth);
     serve_router(listener, app, tls, shutdown).await
 }
 

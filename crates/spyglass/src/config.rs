@@ -68,6 +68,8 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// Certificate and key for TLS on every listener (docs/security-model.md).
     pub tls: TlsFiles,
+    /// Projects, API keys, users and sign-in (docs/security-model.md).
+    pub auth: spyglass_auth::AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -101,6 +103,7 @@ impl Default for Config {
             forward: ForwardConfig::default(),
             archive: ArchiveConfig::default(),
             tls: TlsFiles::default(),
+            auth: spyglass_auth::AuthConfig::default(),
         }
     }
 }
@@ -148,6 +151,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "cors_allowed_origins",
     "log_format",
     "limits",
+    "auth",
     "alerts",
     "tools",
     "retention",

@@ -50,6 +50,12 @@ enum Command {
     Doctor(spyglass_cli::DoctorArgs),
     /// Delete a trace, a session or everything of a user on a running server.
     Delete(spyglass_cli::DeleteCommand),
+    /// Projects (tenants) on a running server with authentication on.
+    Projects(spyglass_cli::ProjectsCommand),
+    /// API keys of a project: create (shown once), list by prefix, revoke.
+    Keys(spyglass_cli::KeysCommand),
+    /// Accounts that sign in to the API and dashboard, with their roles.
+    Accounts(spyglass_cli::AccountsCommand),
     /// Export a time range of a running server as Parquet or JSON-lines files, partitioned by
     /// project and day, to a directory or an S3-compatible bucket.
     Export(spyglass_cli::ExportArgs),
@@ -57,21 +63,30 @@ enum Command {
     Import(spyglass_cli::ImportArgs),
 }
 
-fn init_logging(format: &str) {
-    use tracing_subscriber::EnvFilter;
+/// Logs to stderr (filtered by `SPYGLASS_LOG` or `RUST_LOG`), and keeps the recent entries,
+/// with secrets masked, for the admins' live view (`/api/v1/logs`).
+fn init_logging(format: &str) -> spyglass_serverlog::ServerLog {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_env("SPYGLASS_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,h2=warn,hyper=warn"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
+        .with_writer(|| spyglass_serverlog::RedactingWriter(std::io::stderr()));
+    let fmt = if format == "json" {
+        fmt.json().with_filter(filter).boxed()
     } else {
-        builder.init();
-    }
+        fmt.with_filter(filter).boxed()
+    };
+    let server_log = spyglass_serverlog::ServerLog::new();
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(server_log.layer())
+        .init();
+    server_log
 }
 
 /// How long mimalloc keeps freed memory before returning it to the OS, unless
@@ -101,27 +116,30 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { overrides, demo } => run_server(&overrides, demo, &rt),
         Command::Demo { overrides } => run_server(&overrides, true, &rt),
         Command::Traces(cmd) => {
-            init_logging("text");
+            let _ = init_logging("text");
             rt.block_on(spyglass_cli::traces(cmd))
         }
         Command::Tail(args) => {
-            init_logging("text");
+            let _ = init_logging("text");
             rt.block_on(spyglass_cli::tail(args))
         }
         Command::Doctor(args) => {
-            init_logging("text");
+            let _ = init_logging("text");
             rt.block_on(spyglass_cli::doctor(args))
         }
         Command::Delete(cmd) => {
-            init_logging("text");
+            let _ = init_logging("text");
             rt.block_on(spyglass_cli::delete(cmd))
         }
+        Command::Projects(cmd) => rt.block_on(spyglass_cli::projects(cmd)),
+        Command::Keys(cmd) => rt.block_on(spyglass_cli::keys(cmd)),
+        Command::Accounts(cmd) => rt.block_on(spyglass_cli::accounts(cmd)),
         Command::Export(args) => {
-            init_logging("text");
+            let _ = init_logging("text");
             rt.block_on(spyglass_cli::export(args))
         }
         Command::Import(args) => {
-            init_logging("text");
+            let _ = init_logging("text");
             rt.block_on(spyglass_cli::import(args))
         }
     }
@@ -133,6 +151,6 @@ fn run_server(
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<()> {
     let cfg = Config::load(overrides)?;
-    init_logging(&cfg.log_format);
-    rt.block_on(serve::serve(cfg, demo))
+    let server_log = init_logging(&cfg.log_format);
+    rt.block_on(serve::serve(cfg, demo, server_log))
 }

@@ -25,7 +25,11 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
-pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn serve(
+    mut cfg: Config,
+    demo: bool,
+    server_log: spyglass_serverlog::ServerLog,
+) -> anyhow::Result<()> {
     let store = Arc::new(
         DuckDbStore::open(&cfg.data_dir, &cfg.store.duckdb)
             .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
@@ -73,21 +77,28 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let otlp_http = bind(cfg.otlp_http_addr, "OTLP/HTTP").await?;
     let api = bind(cfg.http_addr, "the API").await?;
 
-    let project = DEFAULT_PROJECT;
-    crate::config_audit::record(store.as_ref(), project, &cfg)
+    crate::config_audit::record(store.as_ref(), DEFAULT_PROJECT, &cfg)
         .await
         .context("recording the configuration in the audit log")?;
-    tracing::info!(
-        project,
-        "single-project local mode: no API keys are configured, every request is accepted"
-    );
-    for (addr, what) in [
-        (cfg.otlp_grpc_addr, "OTLP/gRPC"),
-        (cfg.otlp_http_addr, "OTLP/HTTP"),
-        (cfg.http_addr, "API"),
-    ] {
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "{what} listens on a non-loopback address WITHOUT authentication: anyone who can reach it can read and write traces");
+    cfg.auth.secure_cookie.get_or_insert(tls.is_some());
+    let auth = spyglass_auth::Directory::open(dyn_store.clone(), cfg.auth.clone(), &cfg.data_dir)
+        .await
+        .context("loading projects, keys and users")?;
+    if auth.secured() {
+        tracing::info!("authentication on: OTLP needs an ingest key, the API a key or a sign-in");
+    } else {
+        tracing::info!(
+            project = DEFAULT_PROJECT,
+            "single-project local mode: no API keys or users exist, every request is accepted"
+        );
+        for (addr, what) in [
+            (cfg.otlp_grpc_addr, "OTLP/gRPC"),
+            (cfg.otlp_http_addr, "OTLP/HTTP"),
+            (cfg.http_addr, "API"),
+        ] {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "{what} listens on a non-loopback address WITHOUT authentication: anyone who can reach it can read and write traces. Set [auth] enabled = true");
+            }
         }
     }
 
@@ -106,7 +117,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         grpc,
         pipeline.clone(),
         max,
-        project,
+        auth.clone(),
         tls.clone(),
         stopped(),
     ));
@@ -114,7 +125,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         otlp_http,
         pipeline.clone(),
         max,
-        project,
+        auth.clone(),
         tls.clone(),
         stopped(),
     ));
@@ -147,7 +158,8 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let state = AppState {
         store: dyn_store,
         live,
-        project: project.into(),
+        auth,
+        server_log,
         registry: Arc::new(registry),
         engine: engine.clone(),
         metrics: api_metrics,
@@ -184,7 +196,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     );
 
     if demo {
-        let n = load_demo(&pipeline, project)
+        let n = load_demo(&pipeline, DEFAULT_PROJECT)
             .await
             .context("loading demo traces")?;
         tracing::info!(

@@ -3,6 +3,8 @@
 //! case becomes its own test. Cases use their own project ids, so they may share a store.
 
 mod analytics;
+mod auth;
+pub use auth::auth_records_round_trip;
 mod archive;
 pub use archive::export_then_import_round_trips_a_day;
 mod deletion;
@@ -46,7 +48,7 @@ macro_rules! store_conformance_tests {
             deletion_removes_a_users_data_from_every_query,
             alert_rules_and_events_round_trip, price_overrides_round_trip,
             recompute_costs_updates_summaries_and_rollups, agent_versions_record_changes_once,
-            export_then_import_round_trips_a_day);
+            export_then_import_round_trips_a_day, auth_records_round_trip);
     };
     (@cases $make:expr; $($case:ident),+) => {
         $(

@@ -311,6 +311,19 @@ pub trait Store: Send + Sync + 'static {
         target: &spyglass_model::audit::DeleteTarget,
     ) -> Result<spyglass_model::audit::DeletionReport>;
 
+    /// Every project, key, user and session record.
+    async fn auth_records(&self) -> Result<Vec<spyglass_model::auth::AuthRecord>>;
+
+    /// Inserts or replaces a record (by kind and id).
+    async fn put_auth_record(&self, record: &spyglass_model::auth::AuthRecord) -> Result<()>;
+
+    /// Deletes a record; whether it existed.
+    async fn delete_auth_record(
+        &self,
+        kind: spyglass_model::auth::AuthKind,
+        id: &str,
+    ) -> Result<bool>;
+
     async fn record_audit(&self, entry: &spyglass_model::audit::AuditEntry) -> Result<()>;
 
     /// The audit log, newest first, entries before `before_ns`.

@@ -1,25 +1,25 @@
 //! `/api/v1/alerts/*`: alert rules (created from a template or written out, with their
 //! current state), the events of their state changes, and the built-in templates.
 
-use crate::AppState;
+use crate::access::{Read, Scope, Write};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, ErrorBody};
 use crate::params::parse_time;
 use crate::routes::lifecycle::audit;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use spyglass_alerts::{RuleSpec, TEMPLATES, template};
 use spyglass_model::alert::{AlertEvent, AlertRule, RuleStatus};
 
-fn status_of(st: &AppState, rule: AlertRule) -> RuleStatus {
+fn status_of(st: &Scope, rule: AlertRule) -> RuleStatus {
     st.alerts
         .status(&rule.id)
         .unwrap_or_default()
         .status(rule.redacted())
 }
 
-async fn find(st: &AppState, id: &str) -> ApiResult<AlertRule> {
+async fn find(st: &Scope, id: &str) -> ApiResult<AlertRule> {
     st.store
         .alert_rules(Some(&st.project))
         .await?
@@ -31,7 +31,7 @@ async fn find(st: &AppState, id: &str) -> ApiResult<AlertRule> {
 /// Builds and checks a rule, webhook targets included (a private address is refused unless
 /// the server allows them).
 async fn build(
-    st: &AppState,
+    st: &Scope,
     spec: &RuleSpec,
     id: &str,
     created_ns: Option<i64>,
@@ -53,7 +53,7 @@ async fn build(
 
 #[utoipa::path(get, path = "/api/v1/alerts/rules", tag = "alerts",
     responses((status = 200, body = Vec<RuleStatus>)))]
-pub async fn list_rules(State(st): State<AppState>) -> ApiResult<Json<Vec<RuleStatus>>> {
+pub async fn list_rules(Read(st): Read) -> ApiResult<Json<Vec<RuleStatus>>> {
     let rules = st.store.alert_rules(Some(&st.project)).await?;
     Ok(Json(rules.into_iter().map(|r| status_of(&st, r)).collect()))
 }
@@ -61,7 +61,7 @@ pub async fn list_rules(State(st): State<AppState>) -> ApiResult<Json<Vec<RuleSt
 #[utoipa::path(post, path = "/api/v1/alerts/rules", tag = "alerts", request_body = RuleSpec,
     responses((status = 201, body = RuleStatus), (status = 400, body = ErrorBody)))]
 pub async fn create_rule(
-    State(st): State<AppState>,
+    Write(st): Write,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> ApiResult<(StatusCode, Json<RuleStatus>)> {
     let id = format!("{:016x}", rand_id());
@@ -81,10 +81,7 @@ pub async fn create_rule(
 #[utoipa::path(get, path = "/api/v1/alerts/rules/{id}", tag = "alerts",
     params(("id" = String, Path)),
     responses((status = 200, body = RuleStatus), (status = 404, body = ErrorBody)))]
-pub async fn get_rule(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<RuleStatus>> {
+pub async fn get_rule(Read(st): Read, Path(id): Path<String>) -> ApiResult<Json<RuleStatus>> {
     let rule = find(&st, &id).await?;
     Ok(Json(status_of(&st, rule)))
 }
@@ -105,7 +102,7 @@ fn refuse_config(rule: &AlertRule) -> ApiResult<()> {
     responses((status = 200, body = RuleStatus), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn replace_rule(
-    State(st): State<AppState>,
+    Write(st): Write,
     Path(id): Path<String>,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> ApiResult<Json<RuleStatus>> {
@@ -126,10 +123,7 @@ pub async fn replace_rule(
 #[utoipa::path(delete, path = "/api/v1/alerts/rules/{id}", tag = "alerts",
     params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn delete_rule(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+pub async fn delete_rule(Write(st): Write, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let rule = find(&st, &id).await?;
     refuse_config(&rule)?;
     st.store.delete_alert_rule(&st.project, &id).await?;
@@ -160,7 +154,7 @@ pub struct EventParams {
 #[utoipa::path(get, path = "/api/v1/alerts/events", tag = "alerts", params(EventParams),
     responses((status = 200, body = Vec<AlertEvent>), (status = 400, body = ErrorBody)))]
 pub async fn list_events(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> ApiResult<Json<Vec<AlertEvent>>> {
     let before = p
@@ -183,7 +177,7 @@ pub async fn list_events(
 /// Every built-in template as the rule it makes with its default parameter.
 #[utoipa::path(get, path = "/api/v1/alerts/templates", tag = "alerts",
     responses((status = 200, body = Vec<AlertRule>)))]
-pub async fn list_templates(State(st): State<AppState>) -> Json<Vec<AlertRule>> {
+pub async fn list_templates(Read(st): Read) -> Json<Vec<AlertRule>> {
     Json(
         TEMPLATES
             .iter()

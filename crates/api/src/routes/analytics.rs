@@ -1,11 +1,10 @@
 //! `/api/v1/analytics/*`: metrics over time from the per-minute rollups, rankings, and usage
 //! per user and session.
 
-use crate::AppState;
+use crate::access::Read;
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::parse_time;
 use axum::Json;
-use axum::extract::State;
 use serde::Deserialize;
 use spyglass_model::analytics::{
     AnalyticsFilter, DEFAULT_SERIES, GroupBy, Metric, Timeseries, TimeseriesQuery, TopEntry,
@@ -153,7 +152,7 @@ fn interval_s(v: Option<&str>, from: i64, to: i64) -> Result<i64, ApiError> {
     params(TimeseriesParams, FilterParams),
     responses((status = 200, body = Timeseries), (status = 400, body = ErrorBody)))]
 pub async fn timeseries(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<TimeseriesParams>,
 ) -> ApiResult<Json<Timeseries>> {
     refuse_unknown(&p.unknown)?;
@@ -207,7 +206,7 @@ pub struct TopParams {
 #[utoipa::path(get, path = "/api/v1/analytics/top", tag = "analytics", params(TopParams, FilterParams),
     responses((status = 200, body = Vec<TopEntry>), (status = 400, body = ErrorBody)))]
 pub async fn top(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<TopParams>,
 ) -> ApiResult<Json<Vec<TopEntry>>> {
     refuse_unknown(&p.unknown)?;
@@ -251,7 +250,7 @@ pub struct UsageParams {
 #[utoipa::path(get, path = "/api/v1/analytics/usage", tag = "analytics", params(UsageParams),
     responses((status = 200, body = Vec<Usage>), (status = 400, body = ErrorBody)))]
 pub async fn usage(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<UsageParams>,
 ) -> ApiResult<Json<Vec<Usage>>> {
     let by = match p.by.as_deref() {

@@ -2,12 +2,11 @@
 //! Parquet or JSON-lines files (a day per partition); `POST /api/v1/import` loads one archive
 //! file, OTLP/JSON file or trace export back.
 
-use crate::AppState;
+use crate::access::{Read, Write};
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::parse_time;
 use crate::routes::lifecycle::audit;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -43,10 +42,7 @@ const MAX_EXPORT_DAYS: usize = 3_660;
     responses((status = 200, description = "a tar of `project=<id>/day=<YYYY-MM-DD>/spans-<uuid>.<ext>` files; \
         `X-Spyglass-Export-Days` says how many days it covers", content_type = "application/x-tar"),
         (status = 400, body = ErrorBody)))]
-pub async fn export(
-    State(st): State<AppState>,
-    ApiQuery(p): ApiQuery<ExportParams>,
-) -> ApiResult<Response> {
+pub async fn export(Read(st): Read, ApiQuery(p): ApiQuery<ExportParams>) -> ApiResult<Response> {
     let from = parse_time("from", &p.from)?;
     let to = match p.to.as_deref() {
         Some(v) => parse_time("to", v)?,
@@ -120,7 +116,7 @@ fn tokio_stream_of<T: Send + 'static>(
         or a trace export; gzip or not", content_type = "application/octet-stream"),
     responses((status = 200, body = ImportView), (status = 400, body = ErrorBody),
         (status = 413, body = ErrorBody)))]
-pub async fn import(State(st): State<AppState>, body: Body) -> ApiResult<axum::Json<ImportView>> {
+pub async fn import(Write(st): Write, body: Body) -> ApiResult<axum::Json<ImportView>> {
     let limit = st.archive.config.max_import_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())

@@ -1,11 +1,10 @@
 //! `/api/v1/findings`: security findings (prompt injection, personal data, secrets, loops) on
 //! the spans they were found in, filtered and paged, and their counts for an overview.
 
-use crate::AppState;
+use crate::access::Read;
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::{parse_time, parse_trace_id, rfc3339};
 use axum::Json;
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use spyglass_model::query::{FindingCounts, FindingQuery, decode_finding_cursor};
 use spyglass_model::{Category, Severity, SpanFinding};
@@ -129,7 +128,7 @@ fn finding_query(p: FindingParams) -> Result<FindingQuery, ApiError> {
 #[utoipa::path(get, path = "/api/v1/findings", tag = "security", params(FindingParams),
     responses((status = 200, body = FindingPage), (status = 400, body = ErrorBody)))]
 pub async fn list_findings(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<FindingParams>,
 ) -> ApiResult<Json<FindingPage>> {
     let q = finding_query(p)?;
@@ -152,7 +151,7 @@ pub struct CountParams {
 #[utoipa::path(get, path = "/api/v1/findings/counts", tag = "security", params(CountParams),
     responses((status = 200, body = FindingCounts), (status = 400, body = ErrorBody)))]
 pub async fn finding_counts(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<CountParams>,
 ) -> ApiResult<Json<FindingCounts>> {
     let (from, to) = range(Some(p.from.as_deref().unwrap_or("24h")), p.to.as_deref())?;

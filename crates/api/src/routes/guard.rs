@@ -2,11 +2,10 @@
 //! detectors plus the guard policy (blocking categories, cost and loop caps of the trace or
 //! session). Answers in well under a millisecond for a few KB, so an agent can wait for it.
 
-use crate::AppState;
+use crate::access::Ingest;
 use crate::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use crate::params::parse_trace_id;
 use axum::Json;
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use spyglass_engine::guard::{GuardContext, GuardOverrides};
 use spyglass_engine::security::{Action, Direction};
@@ -62,7 +61,7 @@ pub struct GuardResponse {
 #[utoipa::path(post, path = "/api/v1/guard/check", tag = "security", request_body = GuardRequest,
     responses((status = 200, body = GuardResponse), (status = 400, body = ErrorBody)))]
 pub async fn check(
-    State(st): State<AppState>,
+    Ingest(st): Ingest,
     ApiJson(req): ApiJson<GuardRequest>,
 ) -> ApiResult<Json<GuardResponse>> {
     let started = Instant::now();

@@ -2,26 +2,35 @@
 //! actions.
 
 use crate::AppState;
+use crate::access::{Manage, Scope, Write};
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::{parse_time, parse_trace_id};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use spyglass_model::audit::{AuditEntry, DeleteTarget, DeletionReport};
 
+/// Records an admin action in the request's project, naming who asked.
+pub async fn audit(st: &Scope, action: &str, target: String, detail: serde_json::Value) {
+    record(st, &st.project, &st.principal, action, target, detail).await
+}
+
 /// Records an admin action; a failure to record is logged, not returned (the action happened).
-pub async fn audit(st: &AppState, action: &str, target: String, detail: serde_json::Value) {
-    let entry = AuditEntry::now(&st.project, "local", action, target, detail);
+pub async fn record(
+    st: &AppState,
+    project: &str,
+    who: &spyglass_auth::Principal,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+) {
+    let entry = AuditEntry::now(project, &who.actor(), action, target, detail);
     if let Err(e) = st.store.record_audit(&entry).await {
         tracing::error!(error = %e, action, "recording an audit entry failed");
     }
 }
 
-async fn delete(
-    st: &AppState,
-    action: &str,
-    target: DeleteTarget,
-) -> ApiResult<Json<DeletionReport>> {
+async fn delete(st: &Scope, action: &str, target: DeleteTarget) -> ApiResult<Json<DeletionReport>> {
     let report = st.store.delete(&st.project, &target).await?;
     tracing::info!(target = %target.describe(), traces = report.traces, spans = report.spans, "deleted on request");
     audit(
@@ -41,7 +50,7 @@ async fn delete(
     params(("trace_id" = String, Path)),
     responses((status = 200, body = DeletionReport), (status = 404, body = ErrorBody)))]
 pub async fn delete_trace(
-    State(st): State<AppState>,
+    Write(st): Write,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeletionReport>> {
     let t = parse_trace_id(&id)?;
@@ -52,7 +61,7 @@ pub async fn delete_trace(
     params(("session_id" = String, Path)),
     responses((status = 200, body = DeletionReport), (status = 404, body = ErrorBody)))]
 pub async fn delete_session(
-    State(st): State<AppState>,
+    Write(st): Write,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeletionReport>> {
     delete(&st, "delete.session", DeleteTarget::Session(id)).await
@@ -63,7 +72,7 @@ pub async fn delete_session(
     params(("user_id" = String, Path)),
     responses((status = 200, body = DeletionReport), (status = 404, body = ErrorBody)))]
 pub async fn delete_user(
-    State(st): State<AppState>,
+    Manage(st): Manage,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeletionReport>> {
     delete(&st, "delete.user", DeleteTarget::User(id)).await
@@ -82,7 +91,7 @@ pub struct AuditParams {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "ops", params(AuditParams),
     responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = ErrorBody)))]
 pub async fn audit_log(
-    State(st): State<AppState>,
+    Manage(st): Manage,
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     let before = p

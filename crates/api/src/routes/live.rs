@@ -2,10 +2,9 @@
 //! they are committed. A slow client never
 //! slows ingest: the broadcast drops what it cannot hold and the client is told how much.
 
-use crate::AppState;
+use crate::access::Read;
 use crate::params::{parse_trace_id, rfc3339};
 use crate::routes::findings::FindingView;
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -85,7 +84,7 @@ pub enum LiveMessage {
         (status = 400, body = crate::error::ErrorBody),
         (status = 503, description = "max_live_subscribers reached; Retry-After says when to try again", body = crate::error::ErrorBody)))]
 pub async fn live(
-    State(st): State<AppState>,
+    Read(st): Read,
     crate::error::ApiQuery(p): crate::error::ApiQuery<LiveParams>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, crate::error::ApiError> {

@@ -1,11 +1,13 @@
 pub mod alerts;
 pub mod analytics;
 pub mod archive;
+pub mod auth;
 pub mod findings;
 pub mod guard;
 pub mod home;
 pub mod lifecycle;
 pub mod live;
+pub mod logs;
 pub mod ops;
 pub mod prices;
 pub mod sessions;

@@ -1,6 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 use crate::AppState;
+use crate::access::Read;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -65,7 +66,7 @@ pub struct RetentionView {
 
 #[utoipa::path(get, path = "/api/v1/retention", tag = "ops",
     responses((status = 200, body = RetentionView)))]
-pub async fn retention(State(st): State<AppState>) -> axum::Json<RetentionView> {
+pub async fn retention(Read(st): Read) -> axum::Json<RetentionView> {
     let cutoff = st
         .retention
         .cutoff_ns(&st.project, spyglass_model::now_ns());
@@ -76,5 +77,41 @@ pub async fn retention(State(st): State<AppState>) -> axum::Json<RetentionView> 
         interval_s: st.retention.interval_s,
         archive_destination: Some(st.archive.config.destination.clone()).filter(|d| !d.is_empty()),
         archive_format: st.archive.config.format.extension(),
+    })
+}
+
+/// What is masked in this project's stored spans, and what the scanner looks at.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RedactionView {
+    /// Secrets (API keys, tokens, private keys) replaced by `[REDACTED:<kind>]` before storage.
+    pub secret_masking: bool,
+    /// Personal data (emails, phone numbers, card numbers, ...) replaced before storage.
+    pub pii_masking: bool,
+    /// Names of the configured custom PII patterns.
+    pub custom_pii_patterns: Vec<String>,
+    /// Detectors switched off.
+    pub disabled_detectors: Vec<String>,
+    pub scan_system_prompts: bool,
+    /// Bytes of each text scanned; the rest is stored unscanned.
+    pub max_scan_bytes: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/redaction", tag = "security",
+    responses((status = 200, body = RedactionView)))]
+pub async fn redaction(Read(st): Read) -> axum::Json<RedactionView> {
+    let sec = &st.engine.security;
+    let masking = sec.masking_for(&st.project);
+    let cfg = sec.config();
+    axum::Json(RedactionView {
+        secret_masking: masking.secrets,
+        pii_masking: masking.pii,
+        custom_pii_patterns: cfg
+            .custom_pii_patterns
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
+        disabled_detectors: cfg.disabled_detectors.clone(),
+        scan_system_prompts: cfg.scan_system_prompts,
+        max_scan_bytes: cfg.max_scan_bytes,
     })
 }

@@ -2,11 +2,10 @@
 //! priced (which entry, from which layer, at what cost), to answer "why is this unpriced?";
 //! the project's own overrides, and re-pricing stored spans after a price change.
 
-use crate::AppState;
+use crate::access::{Read, Write};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, ErrorBody};
 use crate::params::{parse_time, rfc3339};
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use spyglass_engine::cost::{CostEngine, ProjectCost};
@@ -48,7 +47,7 @@ pub struct AliasView {
 
 #[utoipa::path(get, path = "/api/v1/prices", tag = "cost",
     responses((status = 200, body = PricesView)))]
-pub async fn list_prices(State(st): State<AppState>) -> Json<PricesView> {
+pub async fn list_prices(Read(st): Read) -> Json<PricesView> {
     let cost = &st.engine.cost;
     Json(PricesView {
         as_of: cost.as_of().to_string(),
@@ -109,7 +108,7 @@ pub struct QuoteView {
 #[utoipa::path(get, path = "/api/v1/prices/quote", tag = "cost", params(QuoteParams),
     responses((status = 200, body = QuoteView), (status = 400, body = ErrorBody)))]
 pub async fn quote(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<QuoteParams>,
 ) -> ApiResult<Json<QuoteView>> {
     if p.model.trim().is_empty() {
@@ -145,7 +144,7 @@ pub async fn quote(
 /// The project's price overrides (no models and no aliases when none are set).
 #[utoipa::path(get, path = "/api/v1/prices/overrides", tag = "cost",
     responses((status = 200, body = ProjectCost)))]
-pub async fn get_overrides(State(st): State<AppState>) -> Json<ProjectCost> {
+pub async fn get_overrides(Read(st): Read) -> Json<ProjectCost> {
     Json(
         st.engine
             .cost
@@ -161,7 +160,7 @@ pub async fn get_overrides(State(st): State<AppState>) -> Json<ProjectCost> {
 #[utoipa::path(put, path = "/api/v1/prices/overrides", tag = "cost", request_body = ProjectCost,
     responses((status = 200, body = ProjectCost), (status = 400, body = ErrorBody)))]
 pub async fn put_overrides(
-    State(st): State<AppState>,
+    Write(st): Write,
     ApiJson(cost): ApiJson<ProjectCost>,
 ) -> ApiResult<Json<ProjectCost>> {
     let bad = |e: spyglass_engine::EngineError| ApiError::BadRequest(e.to_string());
@@ -191,7 +190,7 @@ pub async fn put_overrides(
 /// Removes the project's price overrides.
 #[utoipa::path(delete, path = "/api/v1/prices/overrides", tag = "cost",
     responses((status = 204)))]
-pub async fn delete_overrides(State(st): State<AppState>) -> ApiResult<StatusCode> {
+pub async fn delete_overrides(Write(st): Write) -> ApiResult<StatusCode> {
     let _one_at_a_time = st.price_changes.lock().await;
     st.store.put_price_overrides(&st.project, None).await?;
     st.engine
@@ -264,7 +263,7 @@ pub struct RecomputeView {
     request_body = RecomputeRequest,
     responses((status = 200, body = RecomputeView), (status = 400, body = ErrorBody)))]
 pub async fn recompute(
-    State(st): State<AppState>,
+    Write(st): Write,
     ApiJson(req): ApiJson<RecomputeRequest>,
 ) -> ApiResult<Json<RecomputeView>> {
     let from = req.from.ns("from")?;

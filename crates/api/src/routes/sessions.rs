@@ -1,11 +1,11 @@
 //! `/api/v1/sessions` and `/api/v1/facets`.
 
-use crate::AppState;
+use crate::access::Read;
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::parse_time;
 use crate::views::{SessionDetailView, SessionPage, SessionView, TraceView};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use spyglass_model::Facets;
 use spyglass_model::query::{SessionQuery, decode_session_cursor};
@@ -25,7 +25,7 @@ pub struct SessionListParams {
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(SessionListParams),
     responses((status = 200, body = SessionPage), (status = 400, body = ErrorBody)))]
 pub async fn list_sessions(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<SessionListParams>,
 ) -> ApiResult<Json<SessionPage>> {
     let q = SessionQuery {
@@ -58,7 +58,7 @@ pub async fn list_sessions(
     params(("session_id" = String, Path)),
     responses((status = 200, body = SessionDetailView), (status = 404, body = ErrorBody)))]
 pub async fn get_session(
-    State(st): State<AppState>,
+    Read(st): Read,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionDetailView>> {
     let d = st
@@ -83,10 +83,7 @@ pub struct FacetParams {
 
 #[utoipa::path(get, path = "/api/v1/facets", tag = "traces", params(FacetParams),
     responses((status = 200, body = Facets), (status = 400, body = ErrorBody)))]
-pub async fn facets(
-    State(st): State<AppState>,
-    ApiQuery(p): ApiQuery<FacetParams>,
-) -> ApiResult<Json<Facets>> {
+pub async fn facets(Read(st): Read, ApiQuery(p): ApiQuery<FacetParams>) -> ApiResult<Json<Facets>> {
     let from = p
         .from
         .as_deref()

@@ -2,11 +2,11 @@
 //! tools and models over a window, with the figures of every edge, and the inventory views of
 //! the same graph.
 
-use crate::AppState;
+use crate::access::{Read, Scope};
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::routes::analytics::range;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::{Deserialize, Serialize};
 use spyglass_model::topology::{
     AttackPath, BlastRadius, Guardrail, Node, NodeKind, ReachableSink, Relation, Stats,
@@ -30,7 +30,7 @@ pub struct WindowParams {
 
 /// The graph of the window, with tool descriptions (what the tools' spans said of them).
 async fn graph_and_descriptions(
-    st: &AppState,
+    st: &Scope,
     from: Option<&str>,
     to: Option<&str>,
 ) -> ApiResult<(Topology, HashMap<String, String>)> {
@@ -47,14 +47,14 @@ async fn graph_and_descriptions(
     Ok((graph, descriptions))
 }
 
-async fn graph(st: &AppState, from: Option<&str>, to: Option<&str>) -> ApiResult<Topology> {
+async fn graph(st: &Scope, from: Option<&str>, to: Option<&str>) -> ApiResult<Topology> {
     Ok(graph_and_descriptions(st, from, to).await?.0)
 }
 
 #[utoipa::path(get, path = "/api/v1/topology", tag = "topology", params(WindowParams),
     responses((status = 200, body = Topology), (status = 400, body = ErrorBody)))]
 pub async fn topology(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Topology>> {
     let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
@@ -145,7 +145,7 @@ fn agent_view(g: &Topology, n: &Node, ids: &[AgentIdentity]) -> AgentView {
 #[utoipa::path(get, path = "/api/v1/agents", tag = "topology", params(WindowParams),
     responses((status = 200, body = Vec<AgentView>), (status = 400, body = ErrorBody)))]
 pub async fn list_agents(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Vec<AgentView>>> {
     let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
@@ -177,7 +177,7 @@ pub struct AgentDetail {
     params(("name" = String, Path), WindowParams),
     responses((status = 200, body = AgentDetail), (status = 404, body = ErrorBody)))]
 pub async fn get_agent(
-    State(st): State<AppState>,
+    Read(st): Read,
     Path(name): Path<String>,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<AgentDetail>> {
@@ -217,7 +217,7 @@ pub struct ToolView {
 #[utoipa::path(get, path = "/api/v1/tools", tag = "topology", params(WindowParams),
     responses((status = 200, body = Vec<ToolView>), (status = 400, body = ErrorBody)))]
 pub async fn list_tools(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Vec<ToolView>>> {
     let (g, descriptions) = graph_and_descriptions(&st, p.from.as_deref(), p.to.as_deref()).await?;
@@ -302,7 +302,7 @@ fn blast_radius(g: &Topology) -> Vec<BlastRadius> {
 #[utoipa::path(get, path = "/api/v1/attack-paths", tag = "security", params(WindowParams),
     responses((status = 200, body = AttackPaths), (status = 400, body = ErrorBody)))]
 pub async fn attack_paths(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<AttackPaths>> {
     let g = graph(&st, p.from.as_deref(), p.to.as_deref()).await?;
@@ -334,7 +334,7 @@ pub async fn attack_paths(
 #[utoipa::path(get, path = "/api/v1/guardrails", tag = "security", params(WindowParams),
     responses((status = 200, body = Vec<Guardrail>), (status = 400, body = ErrorBody)))]
 pub async fn list_guardrails(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(p): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Vec<Guardrail>>> {
     let (from_ns, to_ns) = range(p.from.as_deref(), p.to.as_deref())?;

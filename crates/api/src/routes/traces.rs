@@ -1,6 +1,6 @@
 //! `/api/v1/traces`: the filtered list, one trace as a tree, one span, and the export file.
 
-use crate::AppState;
+use crate::access::{Read, Scope};
 use crate::error::{ApiError, ApiQuery, ApiResult, ErrorBody};
 use crate::params::{parse_span_id, parse_trace_id, rfc3339, trace_query};
 use crate::routes::findings::FindingView;
@@ -8,7 +8,7 @@ use crate::views::{
     ExportedTrace, SpanView, TraceExport, TracePage, TraceTreeView, TraceView, TreeRowView,
 };
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use flate2::Compression;
@@ -64,7 +64,7 @@ pub struct TraceListParams {
 #[utoipa::path(get, path = "/api/v1/traces", tag = "traces", params(TraceListParams),
     responses((status = 200, body = TracePage), (status = 400, body = ErrorBody)))]
 pub async fn list_traces(
-    State(st): State<AppState>,
+    Read(st): Read,
     ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> ApiResult<Json<TracePage>> {
     let q = trace_query(&pairs)?;
@@ -79,7 +79,7 @@ pub async fn list_traces(
     params(("trace_id" = String, Path, description = "32 hex characters")),
     responses((status = 200, body = TraceTreeView), (status = 404, body = ErrorBody)))]
 pub async fn get_trace(
-    State(st): State<AppState>,
+    Read(st): Read,
     Path(trace_id): Path<String>,
 ) -> ApiResult<Json<TraceTreeView>> {
     let id = parse_trace_id(&trace_id)?;
@@ -111,7 +111,7 @@ pub async fn get_trace(
     params(("trace_id" = String, Path), ("span_id" = String, Path, description = "16 hex characters")),
     responses((status = 200, body = SpanView), (status = 404, body = ErrorBody)))]
 pub async fn get_span(
-    State(st): State<AppState>,
+    Read(st): Read,
     Path((trace_id, span_id)): Path<(String, String)>,
 ) -> ApiResult<Json<SpanView>> {
     let (t, s) = (parse_trace_id(&trace_id)?, parse_span_id(&span_id)?);
@@ -124,7 +124,7 @@ pub async fn get_span(
 }
 
 /// Every finding of a trace, page by page.
-async fn trace_findings(st: &AppState, id: TraceId) -> ApiResult<Vec<spyglass_model::SpanFinding>> {
+async fn trace_findings(st: &Scope, id: TraceId) -> ApiResult<Vec<spyglass_model::SpanFinding>> {
     let mut q = FindingQuery {
         trace_id: Some(id),
         limit: MAX_LIMIT,
@@ -149,10 +149,7 @@ async fn trace_findings(st: &AppState, id: TraceId) -> ApiResult<Vec<spyglass_mo
     params(("trace_id" = String, Path)),
     responses((status = 200, description = "gzip-compressed JSON (a TraceExport)", content_type = "application/gzip"),
         (status = 404, body = ErrorBody)))]
-pub async fn export_trace(
-    State(st): State<AppState>,
-    Path(trace_id): Path<String>,
-) -> ApiResult<Response> {
+pub async fn export_trace(Read(st): Read, Path(trace_id): Path<String>) -> ApiResult<Response> {
     let root = parse_trace_id(&trace_id)?;
     let mut traces = Vec::new();
     let mut seen: HashSet<TraceId> = HashSet::from([root]);

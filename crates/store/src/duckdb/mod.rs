@@ -5,6 +5,7 @@
 mod alerts;
 pub mod archive;
 mod arrow;
+mod auth;
 mod cache;
 mod deletion;
 mod guardrails;
@@ -662,6 +663,24 @@ impl Store for DuckDbStore {
             report.spans += r.spans;
         }
         Ok(report)
+    }
+
+    async fn auth_records(&self) -> Result<Vec<spyglass_model::auth::AuthRecord>> {
+        self.read(auth::records).await
+    }
+
+    async fn put_auth_record(&self, record: &spyglass_model::auth::AuthRecord) -> Result<()> {
+        let record = record.clone();
+        self.read(move |c| auth::put(c, &record)).await
+    }
+
+    async fn delete_auth_record(
+        &self,
+        kind: spyglass_model::auth::AuthKind,
+        id: &str,
+    ) -> Result<bool> {
+        let id = id.to_string();
+        self.read(move |c| auth::delete(c, kind, &id)).await
     }
 
     async fn record_audit(&self, entry: &spyglass_model::audit::AuditEntry) -> Result<()> {

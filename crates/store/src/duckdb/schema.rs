@@ -224,6 +224,20 @@ CREATE TABLE audit_log (
 );
 "#,
     ),
+    (
+        4,
+        r#"
+-- Projects, API keys (salted digests), users (argon2id) and sessions (digests of the cookie):
+-- few rows, read whole at start and changed one at a time.
+CREATE TABLE auth_records (
+    kind        VARCHAR NOT NULL,          -- project | key | user | session
+    id          VARCHAR NOT NULL,
+    body        VARCHAR NOT NULL,          -- JSON of spyglass_model::auth::AuthRecord
+    updated_ns  BIGINT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"#,
+    ),
 ];
 
 /// Applies the migrations this data directory lacks; returns the versions before and after.
