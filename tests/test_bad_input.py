@@ -183,6 +183,19 @@ def test_gzip_bomb_is_413(server):
     assert_up(server)
 
 
+def test_spans_past_max_spans_per_request_are_rejected_as_partial_success(fresh_server, tmp_path):
+    srv = fresh_server(["--config", str(otlp.config_file(tmp_path, "[limits]\nmax_spans_per_request = 10\n"))]).start()
+    tid = new_trace_id()
+    ids = [new_span_id() for _ in range(25)]
+    req = otlp.request([span(tid, sid, f"op-{i}") for i, sid in enumerate(ids)])
+    r = otlp.post(srv, req.SerializeToString(), PROTOBUF)
+    assert r.status_code == 200, r.text
+    ps = otlp.export_response(r).partial_success
+    assert ps.rejected_spans == 15 and "max_spans_per_request (10)" in ps.error_message, ps
+    stored = srv.wait_for_trace(tid, spans=10)
+    assert sorted(s["span_id"] for s in stored["spans"]) == sorted(ids[:10])
+
+
 def test_oversized_bodies_are_413(fresh_server, tmp_path):
     srv = fresh_server(config(tmp_path, max_request_bytes=MiB)).start()
     body = b"\x00" * (MiB + 1)

@@ -20,6 +20,9 @@ pub struct Limits {
     pub max_name_bytes: usize,
     /// Spans further in the future than this (clock skew allowance) are rejected.
     pub max_future_skew_secs: u64,
+    /// Spans taken from one request; the rest are rejected (OTLP partial success), so one
+    /// request cannot hold the pipeline for long.
+    pub max_spans_per_request: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_links_per_span: 128,
             max_name_bytes: 1024,
             max_future_skew_secs: 24 * 3600,
+            max_spans_per_request: 100_000,
         }
     }
 }

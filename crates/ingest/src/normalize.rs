@@ -107,6 +107,15 @@ impl Normalizer {
             for ss in rs.scope_spans {
                 let scope_name: Arc<str> = ss.scope.map(|s| s.name).unwrap_or_default().into();
                 for span in ss.spans {
+                    if out.spans.len() as u64 + out.rejected
+                        >= self.limits.max_spans_per_request as u64
+                    {
+                        out.reject(format!(
+                            "more than max_spans_per_request ({}) spans in one request; send them in several",
+                            self.limits.max_spans_per_request
+                        ));
+                        continue;
+                    }
                     match self.span(span, &res, &scope_name, &project, now, &mut out) {
                         Ok(mut s) => {
                             s.received_ns = received_ns + seq;
