@@ -402,6 +402,9 @@ def test_sign_in_sessions_csrf_and_origin(fresh_server):
     r = c.call("GET", "/api/v1/traces", headers={"origin": "https://evil.example"})
     assert r.status_code == 403
     assert c.call("GET", "/api/v1/traces", headers={"origin": srv.api}).status_code == 200
+    # Behind a proxy that rewrites Host, the forwarded host is the browser's.
+    assert c.call("GET", "/api/v1/traces", headers={"origin": "https://spyglass.example",
+                                                     "x-forwarded-host": "spyglass.example"}).status_code == 200
     # Signing out ends the session for good.
     assert c.call("POST", "/api/v1/auth/logout", headers={"x-csrf-token": csrf}).status_code == 204
     c.s.cookies.clear()
@@ -448,8 +451,14 @@ def test_local_mode_is_unchanged_and_manages_nothing(fresh_server):
     me = srv.get_json("/api/v1/auth/me")
     assert me["mode"] == "local" and me["kind"] == "local" and me["admin"]
     assert [p["id"] for p in me["projects"]] == ["default"]
-    r = requests.post(f"{srv.api}/api/v1/keys", json={"name": "k", "scope": "ingest"}, timeout=10)
-    assert r.status_code == 409 and "enabled = true" in r.json()["error"]["message"]
+    for path, body in (("/api/v1/keys", {"name": "k", "scope": "ingest"}), ("/api/v1/projects", {"id": "p"}),
+                       ("/api/v1/accounts", {"username": "u", "password": "long-enough-password"})):
+        r = requests.post(f"{srv.api}{path}", json=body, timeout=10)
+        assert r.status_code == 409 and "enabled = true" in r.json()["error"]["message"], (path, r.text)
+    # Nothing was created that would switch authentication on at the next start.
+    srv.stop()
+    srv.start()
+    assert srv.get_json("/api/v1/auth/me")["mode"] == "local"
     assert export_status(srv, None, "http") == 200
     # Another project does not exist in local mode.
     assert requests.get(f"{srv.api}/api/v1/traces", headers={"x-spyglass-project": "other"}).status_code == 404

@@ -51,6 +51,7 @@ test("every page loads without console errors", async () => {
     ["/analytics", '[data-testid="costly-models"] [data-testid="top-row"]'],
     ["/agents", '[data-testid="topology"] .node'],
     ["/alerts", '[data-testid="rules-table"], [data-testid="alerts-empty"]'],
+    ["/settings", '[data-testid="settings-redaction"] .kv'],
     ["/no/such/page", "text=Not found"],
   ];
   for (const [path, ready] of pages) {
@@ -60,10 +61,29 @@ test("every page loads without console errors", async () => {
     if (path !== "/live") await page.waitForLoadState("networkidle");
     assert.deepEqual(errors, [], `console errors on ${path}`);
     if (path !== "/no/such/page") {
-      await shot(page, path === "/" ? "overview" : path.startsWith("/traces/") ? "trace" : path.startsWith("/sessions/") ? "session" : path.slice(1));
+      await shot(page, path === "/" ? "overview" : path.startsWith("/traces/") ? "trace" : path.startsWith("/sessions/") ? "session" : path === "/settings" ? "settings-local" : path.slice(1));
     }
     await page.close();
   }
+});
+
+test("in local mode the top bar says so and Settings explains how to turn authentication on", async () => {
+  const { page, errors } = await newPage(ctx.browser);
+  await page.goto(`${ctx.server.url}/settings`);
+  assert.match(await page.getAttribute('[data-testid="local-mode"]', "title"), /SPYGLASS_AUTH__ENABLED=true/);
+  assert.equal(await page.locator('[data-testid="user-menu"]').count(), 0);
+  assert.match(await page.locator('[data-testid="auth-off"]').first().textContent(), /\[auth\] enabled = true/);
+  await page.locator('[data-testid="project-row"]').filter({ hasText: "default" }).waitFor();
+  await page.locator('[data-testid="settings-retention"] .kv').waitFor();
+  // Creating a key answers 409 in local mode: the error says why and how to turn auth on.
+  // (The browser logs the 409 response itself as a console error; nothing else may fail.)
+  await page.fill('input[name="key-name"]', "e2e");
+  await page.click('button:text("Create key")');
+  const failure = page.locator('[data-testid="settings-keys"] .failure');
+  await failure.waitFor();
+  assert.match(await failure.textContent(), /authentication is off.*SPYGLASS_AUTH__ENABLED=true/s);
+  assert.deepEqual(errors.filter((e) => !/status of 409/.test(e)), []);
+  await page.close();
 });
 
 test("a filter changes the results and is kept in the URL", async () => {

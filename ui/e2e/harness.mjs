@@ -4,10 +4,11 @@ import { after, before } from "node:test";
 import { launch } from "./browser.mjs";
 import { startServer } from "./server.mjs";
 
-export function useServerAndBrowser() {
+/** `mode` and `options` go to startServer (e.g. `"serve", { env: { SPYGLASS_AUTH__ENABLED: "true" } }`). */
+export function useServerAndBrowser(mode = "demo", options = {}) {
   const ctx = { server: null, browser: null };
   before(async () => {
-    ctx.server = await startServer();
+    ctx.server = await startServer(mode, options);
     ctx.browser = await launch();
   });
   after(async () => {

@@ -1,5 +1,7 @@
 // Starts the real spyglass binary (`spyglass demo`, loaded with sample traces, or an empty
 // `spyglass serve`) on free ports in a temporary data directory, like tests/conftest.py does, and stops and removes it after.
+// `env` adds environment variables, e.g. SPYGLASS_AUTH__ENABLED=true for a secured server
+// (then readiness is /readyz alone, since every /api/v1 call needs a sign-in).
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, openSync, readFileSync } from "node:fs";
@@ -27,7 +29,8 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startServer(mode = "demo") {
+export async function startServer(mode = "demo", { env = {} } = {}) {
+  const secured = env.SPYGLASS_AUTH__ENABLED === "true";
   const dir = mkdtempSync(join(tmpdir(), "spyglass-e2e-"));
   const [http, grpc, otlp] = [await freePort(), await freePort(), await freePort()];
   const logPath = join(dir, "spyglass.log");
@@ -41,7 +44,7 @@ export async function startServer(mode = "demo") {
       "--otlp-grpc-addr", `127.0.0.1:${grpc}`,
       "--otlp-http-addr", `127.0.0.1:${otlp}`,
     ],
-    { stdio: ["ignore", log, log], env: { ...process.env, SPYGLASS_LOG: "info" } },
+    { stdio: ["ignore", log, log], env: { ...process.env, SPYGLASS_LOG: "info", ...env } },
   );
   const server = {
     url: `http://127.0.0.1:${http}`,
@@ -61,6 +64,7 @@ export async function startServer(mode = "demo") {
     if (proc.exitCode != null) throw new Error(`spyglass exited with ${proc.exitCode}:\n${server.logs()}`);
     try {
       const ready = await fetch(`${server.url}/readyz`);
+      if (ready.ok && secured) return server;
       if (ready.ok) {
         const t = await (await fetch(`${server.url}/api/v1/traces?limit=1`)).json();
         if (mode !== "demo" || t.items.length) return server;

@@ -10,6 +10,9 @@ import { SessionPage } from "./pages/SessionPage";
 import { AnalyticsPage } from "./pages/AnalyticsPage";
 import { AgentsPage } from "./pages/AgentsPage";
 import { AlertsPage } from "./pages/AlertsPage";
+import { SettingsPage } from "./pages/SettingsPage";
+import { AuthProvider } from "./auth/AuthProvider";
+import { ProjectSwitcher, UserMenu } from "./auth/UserMenu";
 import { currentTheme, setTheme, type Theme } from "./theme";
 
 function ThemeToggle() {
@@ -41,6 +44,10 @@ function NotFound() {
 }
 
 export function App() {
+  return <AuthProvider>{(project) => <Shell project={project} />}</AuthProvider>;
+}
+
+function Shell({ project }: { project: string | null }) {
   return (
     <div className="shell">
       <nav className="nav">
@@ -55,13 +62,17 @@ export function App() {
         <NavLink to="/analytics">Analytics</NavLink>
         <NavLink to="/agents">Agents</NavLink>
         <NavLink to="/alerts">Alerts</NavLink>
+        <NavLink to="/settings">Settings</NavLink>
         <span className="spacer" />
+        <ProjectSwitcher />
         <a href="/api/openapi.json" target="_blank" rel="noreferrer">
           API
         </a>
         <ThemeToggle />
+        <UserMenu />
       </nav>
-      <main className="main">
+      {/* A new project remounts the pages, so nothing of the previous one stays on screen. */}
+      <main className="main" key={project ?? ""}>
         <Routes>
           <Route path="/" element={<OverviewPage />} />
           <Route path="/traces" element={<TracesPage />} />
@@ -73,6 +84,7 @@ export function App() {
           <Route path="/analytics" element={<AnalyticsPage />} />
           <Route path="/agents" element={<AgentsPage />} />
           <Route path="/alerts" element={<AlertsPage />} />
+          <Route path="/settings" element={<SettingsPage />} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </main>

@@ -1,6 +1,10 @@
 // Types and fetchers for the parts of the Spyglass REST API the dashboard reads
 // (see /api/openapi.json for the full contract).
 
+import { isAuthPath, sessionHeaders, type Me, type ProjectView, type Role, type SessionState } from "./auth/session";
+
+export type { Me, ProjectView, Role } from "./auth/session";
+
 export interface Tokens {
   input: number | null;
   output: number | null;
@@ -122,20 +126,63 @@ export interface Timeseries {
   series: Series[];
 }
 
-export class ApiError extends Error {}
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    /** The HTTP status (0 when the request did not reach the server). */
+    readonly status: number = 0,
+    /** The API's error code (`unauthorized`, `forbidden`, `not_found`, `conflict`, …). */
+    readonly code: string | null = null,
+    /** The Retry-After header of a 429. */
+    readonly retryAfter: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** The project and CSRF token every request carries (set by the auth provider). */
+export const session: SessionState = { project: null, csrf: null };
+
+let onUnauthorized: (() => void) | null = null;
+
+/** Called when a request outside /api/v1/auth/ answers 401 (the session ended): the app
+ * then asks /auth/me again and shows the sign-in page. */
+export function setUnauthorizedHandler(handler: (() => void) | null) {
+  onUnauthorized = handler;
+}
+
+/** Every API request goes through here: it adds the project and CSRF headers, and turns an
+ * error answer into an ApiError with the API's message. */
+export async function request(path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  for (const [k, v] of Object.entries(sessionHeaders(init.method, path, session))) headers.set(k, v);
+  const res = await fetch(path, { ...init, headers, credentials: "same-origin" });
+  if (!res.ok) {
+    // The API answers errors as {"error": {"code", "message"}}; show its message.
+    const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+    if (res.status === 401 && !isAuthPath(path)) onUnauthorized?.();
+    throw new ApiError(
+      body?.error?.message ?? `${res.status} ${res.statusText}`,
+      res.status,
+      body?.error?.code ?? null,
+      res.headers.get("retry-after"),
+    );
+  }
+  return res;
+}
 
 async function get<T>(path: string, params?: URLSearchParams): Promise<T> {
   const qs = params && [...params].length ? `?${params}` : "";
-  return checked<T>(await fetch(`${path}${qs}`));
+  return (await (await request(`${path}${qs}`)).json()) as T;
 }
 
-async function checked<T>(res: Response): Promise<T> {
-  if (!res.ok) {
-    // The API answers errors as {"error": {"code", "message"}}; show its message.
-    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
-    throw new ApiError(body?.error?.message ?? `${res.status} ${res.statusText}`);
-  }
-  return (await res.json()) as T;
+/** A request with a JSON body (or none); answers the JSON body, or undefined for a 204. */
+async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await request(path, {
+    method,
+    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  });
+  return (res.status === 204 ? undefined : await res.json()) as T;
 }
 
 export const api = {
@@ -157,15 +204,86 @@ export const api = {
   alertRules: () => get<RuleStatus[]>("/api/v1/alerts/rules"),
   alertEvents: (params: URLSearchParams) => get<AlertEvent[]>("/api/v1/alerts/events", params),
   alertTemplates: () => get<AlertRule[]>("/api/v1/alerts/templates"),
-  createAlertRule: async (spec: { template: string; param?: number; name?: string }) =>
-    checked<RuleStatus>(
-      await fetch("/api/v1/alerts/rules", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(spec),
-      }),
-    ),
+  createAlertRule: (spec: { template: string; param?: number; name?: string }) =>
+    send<RuleStatus>("POST", "/api/v1/alerts/rules", spec),
 };
+
+/** Signing in and out, projects, API keys, accounts and the project's settings. */
+export const admin = {
+  me: () => get<Me>("/api/v1/auth/me"),
+  login: (username: string, password: string) => send<Me>("POST", "/api/v1/auth/login", { username, password }),
+  logout: () => send<void>("POST", "/api/v1/auth/logout"),
+  changePassword: (current_password: string, new_password: string) =>
+    send<void>("PUT", "/api/v1/auth/password", { current_password, new_password }),
+  projects: () => get<ProjectView[]>("/api/v1/projects"),
+  createProject: (id: string, name: string) => send<ProjectView>("POST", "/api/v1/projects", { id, name }),
+  deleteProject: (id: string) =>
+    send<{ traces: number; spans: number }>("DELETE", `/api/v1/projects/${encodeURIComponent(id)}`),
+  keys: () => get<KeyView[]>("/api/v1/keys"),
+  createKey: (name: string, scope: KeyScope) => send<CreatedKey>("POST", "/api/v1/keys", { name, scope }),
+  revokeKey: (id: string) => send<KeyView>("DELETE", `/api/v1/keys/${encodeURIComponent(id)}`),
+  accounts: () => get<Account[]>("/api/v1/accounts"),
+  createAccount: (a: { username: string; password: string; admin: boolean; roles: Record<string, Role> }) =>
+    send<Account>("POST", "/api/v1/accounts", a),
+  updateAccount: (id: string, change: { password?: string; admin?: boolean; roles?: Record<string, Role> }) =>
+    send<Account>("PATCH", `/api/v1/accounts/${encodeURIComponent(id)}`, change),
+  deleteAccount: (id: string) => send<void>("DELETE", `/api/v1/accounts/${encodeURIComponent(id)}`),
+  priceOverrides: () => get<PriceOverrides>("/api/v1/prices/overrides"),
+  setPriceOverrides: (o: unknown) => send<PriceOverrides>("PUT", "/api/v1/prices/overrides", o),
+  deletePriceOverrides: () => send<void>("DELETE", "/api/v1/prices/overrides"),
+  retention: () => get<Retention>("/api/v1/retention"),
+  redaction: () => get<Redaction>("/api/v1/redaction"),
+};
+
+export type KeyScope = "ingest" | "read" | "admin";
+
+export interface KeyView {
+  id: string;
+  prefix: string;
+  name: string;
+  scope: KeyScope;
+  project_id: string;
+  created_ns: number;
+  created_by: string;
+  revoked_ns: number | null;
+}
+
+/** A new key: `key` is the secret, shown this once. */
+export interface CreatedKey extends KeyView {
+  key: string;
+}
+
+export interface Account {
+  id: string;
+  username: string;
+  admin: boolean;
+  roles: Record<string, Role>;
+  created_ns: number;
+}
+
+/** A project's price overrides (`ProjectCost`): models added or replaced, and aliases. */
+export interface PriceOverrides {
+  models: unknown[];
+  aliases: Record<string, string>;
+}
+
+export interface Retention {
+  days: number;
+  cutoff_ns: number | null;
+  cutoff_time: string | null;
+  interval_s: number;
+  archive_destination: string | null;
+  archive_format: string;
+}
+
+export interface Redaction {
+  secret_masking: boolean;
+  pii_masking: boolean;
+  custom_pii_patterns: string[];
+  disabled_detectors: string[];
+  scan_system_prompts: boolean;
+  max_scan_bytes: number;
+}
 
 export interface SessionSummary {
   session_id: string;

@@ -114,13 +114,16 @@ pub fn principal(parts: &Parts, state: &AppState) -> Result<Arc<Principal>, ApiE
         // A cookie rides along on cross-site WebSocket handshakes too; only our own pages may
         // open one with it.
         if let Some(origin) = parts.headers.get(axum::http::header::ORIGIN) {
-            let host = parts.headers.get(axum::http::header::HOST);
-            let same = match (origin.to_str().ok(), host.and_then(|h| h.to_str().ok())) {
-                (Some(o), Some(h)) => o
-                    .split_once("://")
-                    .is_some_and(|(_, authority)| authority == h),
-                _ => false,
-            };
+            // Behind a proxy that rewrites Host, the browser's host is in X-Forwarded-Host.
+            let authority = origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .map(|(_, a)| a);
+            let same = ["host", "x-forwarded-host"].iter().any(|h| {
+                let host = parts.headers.get(*h).and_then(|v| v.to_str().ok());
+                authority.is_some() && host == authority
+            });
             if !same {
                 return Err(AuthError::Forbidden(
                     "a signed-in session may only be used from Spyglass's own pages".into(),

@@ -463,6 +463,7 @@ impl Directory {
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<UserRecord> {
+        self.require_secured()?;
         let username = new.username.trim();
         if username.is_empty()
             || username.len() > 200

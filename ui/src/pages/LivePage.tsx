@@ -2,7 +2,8 @@
 
 import { useEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import type { LiveMessage } from "../api";
+import { session, type LiveMessage } from "../api";
+import { liveUrl } from "../auth/session";
 import { FilterBar, TextFilter, useParam } from "../components/Filters";
 import { SeverityBadge, StatusBadge } from "../components/StatusBadge";
 import { cost, duration } from "../format";
@@ -25,8 +26,7 @@ function useLive(filters: string, onRows: (rows: LiveRow[]) => void, onDropped: 
     let stopped = false;
     const connect = () => {
       setState("connecting");
-      const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-      socket = new WebSocket(`${proto}//${window.location.host}/api/v1/live${filters ? `?${filters}` : ""}`);
+      socket = new WebSocket(liveUrl(window.location, filters, session.project));
       socket.onmessage = (e: MessageEvent<string>) => {
         const msg = JSON.parse(e.data) as LiveMessage;
         if (msg.type === "subscribed") setState("live");
