@@ -45,8 +45,10 @@ pub async fn take_project_param(mut req: Request, next: Next) -> Response {
         let rest: Vec<&str> = query
             .split('&')
             .filter(|p| match p.strip_prefix("project=") {
-                Some(v) => {
-                    project = Some(percent_decode(v));
+                Some(_) => {
+                    project = form_urlencoded::parse(p.as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned());
                     false
                 }
                 None => true,
@@ -70,33 +72,6 @@ pub async fn take_project_param(mut req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Authenticates the request: its key or session, the session's CSRF token on requests that
@@ -224,17 +199,5 @@ impl FromRequestParts<AppState> for ServerAdmin {
             return Err(AuthError::Forbidden("only a server admin may do this".into()).into());
         }
         Ok(ServerAdmin(state.clone(), p))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("team-7"), "team-7");
-        assert_eq!(percent_decode("a%2Db+c"), "a-b c");
-        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
     }
 }

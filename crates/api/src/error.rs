@@ -48,7 +48,9 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
             ApiError::Store(StoreError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            ApiError::Store(StoreError::Closed) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Store(StoreError::Closed | StoreError::DiskFull(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Archive(ArchiveError::Format(_) | ArchiveError::Destination(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
@@ -72,7 +74,7 @@ impl ApiError {
                     A::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
                     A::Conflict(_) | A::Disabled => (StatusCode::CONFLICT, "conflict"),
                     A::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-                    A::Store(StoreError::Closed) => {
+                    A::Store(StoreError::Closed | StoreError::DiskFull(_)) => {
                         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
                     }
                     A::Store(_) | A::Hash(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -81,6 +83,9 @@ impl ApiError {
         }
     }
 }
+
+/// Seconds a client is asked to wait before retrying a write refused because the disk is full.
+const DISK_FULL_RETRY_AFTER_S: u64 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -102,6 +107,11 @@ impl IntoResponse for ApiError {
             ApiError::Busy { retry_after_s, .. }
             | ApiError::Auth(spyglass_auth::AuthError::RateLimited { retry_after_s }) => {
                 Some(retry_after_s)
+            }
+            // The disk is full: nothing was written; retry once space returns.
+            ApiError::Store(StoreError::DiskFull(_))
+            | ApiError::Auth(spyglass_auth::AuthError::Store(StoreError::DiskFull(_))) => {
+                Some(DISK_FULL_RETRY_AFTER_S)
             }
             _ => None,
         };
@@ -154,5 +164,26 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
             .await
             .map(|axum::Json(v)| ApiJson(v))
             .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_full_is_unavailable_with_retry_after() {
+        let resp =
+            ApiError::Store(StoreError::DiskFull("No space left on device".into())).into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            resp.headers().get(axum::http::header::RETRY_AFTER).unwrap(),
+            "5"
+        );
+        let (status, code) = ApiError::Store(StoreError::Database("x".into())).status_and_code();
+        assert_eq!(
+            (status, code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
     }
 }

@@ -118,6 +118,18 @@ mod tests {
                 retry_after_secs: Some(1)
             }
         );
+        // A commit refused because the disk is full: retryable, never acknowledged.
+        let e = ReceiverError::Pipeline(PipelineError::Store(
+            spyglass_store::StoreError::DiskFull("No space left on device".into()),
+        ));
+        assert_eq!(
+            e.mapping(),
+            Mapping {
+                http: 503,
+                grpc: tonic::Code::Unavailable,
+                retry_after_secs: Some(5)
+            }
+        );
         assert_eq!(
             ReceiverError::UnsupportedMediaType("text/plain".into())
                 .mapping()

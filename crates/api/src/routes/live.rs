@@ -93,13 +93,7 @@ pub async fn live(
         session: p.session.clone(),
         service: p.service.clone(),
     };
-    let Ok(slot) = st.live_slots.clone().try_acquire_owned() else {
-        st.metrics.live_refused.inc();
-        return Err(crate::error::ApiError::Busy {
-            message: "too many live subscribers (max_live_subscribers); try again shortly".into(),
-            retry_after_s: 5,
-        });
-    };
+    let slot = subscriber_slot(&st)?;
     let rx = st.live.subscribe();
     let project = st.project.clone();
     let connected = st.metrics.live_subscribers.clone();
@@ -116,8 +110,23 @@ pub async fn live(
     }))
 }
 
-async fn send(socket: &mut WebSocket, msg: &LiveMessage) -> bool {
-    let text = serde_json::to_string(msg).expect("live messages serialize");
+/// One of the `max_live_subscribers` slots that live and log subscribers share; 503 with
+/// Retry-After when none is left.
+pub(crate) fn subscriber_slot(
+    st: &crate::AppState,
+) -> Result<tokio::sync::OwnedSemaphorePermit, crate::error::ApiError> {
+    st.live_slots.clone().try_acquire_owned().map_err(|_| {
+        st.metrics.live_refused.inc();
+        crate::error::ApiError::Busy {
+            message: "too many live subscribers (max_live_subscribers); try again shortly".into(),
+            retry_after_s: 5,
+        }
+    })
+}
+
+/// Sends a message as JSON text; false when the client is gone.
+pub(crate) async fn send<T: Serialize>(socket: &mut WebSocket, msg: &T) -> bool {
+    let text = serde_json::to_string(msg).expect("messages serialize");
     socket.send(Message::Text(text.into())).await.is_ok()
 }
 

@@ -5,6 +5,7 @@
 
 use crate::access::ServerAdmin;
 use crate::error::{ApiError, ApiQuery};
+use crate::routes::live::send;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -55,12 +56,7 @@ pub async fn logs(
             ))
         })?,
     };
-    let Ok(slot) = st.live_slots.clone().try_acquire_owned() else {
-        return Err(ApiError::Busy {
-            message: "too many live subscribers (max_live_subscribers); try again shortly".into(),
-            retry_after_s: 5,
-        });
-    };
+    let slot = crate::routes::live::subscriber_slot(&st)?;
     let log = st.server_log.clone();
     Ok(ws.on_upgrade(move |socket| async move {
         // Subscribed only once the socket is open, so a failed upgrade holds no receiver.
@@ -68,11 +64,6 @@ pub async fn logs(
         stream(socket, backlog, rx, min).await;
         drop(slot);
     }))
-}
-
-async fn send(socket: &mut WebSocket, msg: &LogsMessage) -> bool {
-    let text = serde_json::to_string(msg).expect("log messages serialize");
-    socket.send(Message::Text(text.into())).await.is_ok()
 }
 
 async fn stream(

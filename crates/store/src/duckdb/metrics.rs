@@ -8,6 +8,13 @@ use prometheus_client::registry::Registry;
 pub struct StoreMetrics {
     pub spans_committed: Counter,
     pub commit_errors: Counter,
+    /// Commits and checkpoints that failed for want of disk space.
+    pub write_errors: Counter,
+    /// 1 while the store can write, 0 from a commit that failed for want of disk until the
+    /// next one that succeeds.
+    pub writable: Gauge,
+    /// Times the database was reopened after a failed write invalidated it.
+    pub reopens: Counter,
     pub commit_seconds: Histogram,
     pub batch_spans: Histogram,
     pub queue_depth: Gauge,
@@ -20,6 +27,9 @@ impl Default for StoreMetrics {
         StoreMetrics {
             spans_committed: Counter::default(),
             commit_errors: Counter::default(),
+            write_errors: Counter::default(),
+            writable: Gauge::default(),
+            reopens: Counter::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             batch_spans: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
             queue_depth: Gauge::default(),
@@ -41,6 +51,21 @@ impl StoreMetrics {
             "commit_errors",
             "Group commits that failed",
             self.commit_errors.clone(),
+        );
+        reg.register(
+            "write_errors",
+            "Commits and checkpoints that failed because the data directory's disk was full",
+            self.write_errors.clone(),
+        );
+        reg.register(
+            "writable",
+            "1 while the store can write; 0 after a commit failed for want of disk, until one succeeds",
+            self.writable.clone(),
+        );
+        reg.register(
+            "reopens",
+            "Times the database was reopened after a failed write invalidated it",
+            self.reopens.clone(),
         );
         reg.register(
             "commit_seconds",

@@ -41,6 +41,7 @@ use spyglass_model::{
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
@@ -109,32 +110,156 @@ pub(crate) fn in_transaction<T>(conn: &Connection, f: impl FnOnce() -> Result<T>
 /// under a second), never for the whole range.
 const REPRICE_SLICE_SPANS: i64 = 20_000;
 
-pub struct DuckDbStore {
-    writers: Mutex<Vec<Sender<writer::Job>>>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
-    base: Mutex<Connection>,
-    dir: PathBuf,
-    metrics: Arc<StoreMetrics>,
+/// The open DuckDB instance. A write that fails in a checkpoint (a full disk) invalidates the
+/// whole instance in DuckDB: every later query fails until it is reopened. The writers and
+/// readers then reopen it here (once per failure), replaying the WAL, so nothing committed is
+/// lost and the server recovers without a restart.
+pub(crate) struct Db {
+    path: PathBuf,
+    cfg: DuckDbConfig,
+    /// The generation (how often the instance was reopened) and a connection to it.
+    current: Mutex<(u64, Connection)>,
+    /// False from a commit that failed for want of disk until the next one that succeeds.
+    writable: AtomicBool,
 }
 
-impl DuckDbStore {
-    /// Opens (creating if needed) the store in `dir`, applying schema migrations. Replays the
-    /// WAL of a crash, so every acknowledged span is back.
-    pub fn open(dir: &Path, cfg: &DuckDbConfig) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(DB_FILE);
+impl Db {
+    fn connect(path: &Path, cfg: &DuckDbConfig) -> Result<Connection> {
         let mut config = Config::default()
             .max_memory(&cfg.memory_limit)?
             .with("checkpoint_threshold", &cfg.checkpoint_threshold)?;
         if cfg.threads > 0 {
             config = config.threads(cfg.threads as i64)?;
         }
-        let base = Connection::open_with_flags(&path, config)?;
+        let conn = Connection::open_with_flags(path, config)?;
         // The server's own analytics never need DuckDB's telemetry or extension downloads.
-        base.execute_batch(
+        conn.execute_batch(
             "SET autoinstall_known_extensions = false; SET autoload_known_extensions = false;",
         )?;
+        Ok(conn)
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.current.lock().expect("db lock").0
+    }
+
+    /// A new connection to the current instance, with its generation.
+    pub(crate) fn connection(&self) -> Result<(u64, Connection)> {
+        let cur = self.current.lock().expect("db lock");
+        Ok((cur.0, cur.1.try_clone()?))
+    }
+
+    /// Reopens the instance if it is still generation `seen` (the caller found it unusable);
+    /// returns a connection to the current one.
+    pub(crate) fn reopen(&self, seen: u64) -> Result<(u64, Connection)> {
+        let mut cur = self.current.lock().expect("db lock");
+        if cur.0 == seen {
+            // The invalidated instance never checkpoints again (DuckDB skips it on close), so
+            // opening the file anew while its last connections drain is safe.
+            let started = std::time::Instant::now();
+            let conn = Self::connect(&self.path, &self.cfg)?;
+            *cur = (seen + 1, conn);
+            tracing::warn!(
+                generation = seen + 1,
+                ms = started.elapsed().as_millis() as u64,
+                "reopened the database after a failed write"
+            );
+        }
+        Ok((cur.0, cur.1.try_clone()?))
+    }
+
+    pub(crate) fn set_writable(&self, ok: bool) {
+        self.writable.store(ok, Ordering::Relaxed);
+    }
+
+    fn writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a connection still works (false once DuckDB invalidated its instance).
+pub(crate) fn usable(conn: &Connection) -> bool {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))
+        .is_ok()
+}
+
+/// Files and directories Spyglass keeps in its data directory besides the database.
+fn is_ours(name: &str) -> bool {
+    name.starts_with(DB_FILE)
+        || name.starts_with(".spyglass")
+        || matches!(name, "tmp" | "initial-admin-password" | "lost+found")
+}
+
+/// Refuses a data directory that holds something else (files, but no database of ours).
+fn check_not_foreign(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(StoreError::DataDir {
+                dir: dir.display().to_string(),
+                message: "is a file, not a directory; point --data-dir at a directory".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if dir.join(DB_FILE).exists() {
+        return Ok(());
+    }
+    let mut foreign: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !is_ours(n))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let more = if foreign.len() > 3 { ", ..." } else { "" };
+    foreign.truncate(3);
+    Err(StoreError::DataDir {
+        dir: dir.display().to_string(),
+        message: format!(
+            "holds other files ({}{more}) and no {DB_FILE}: it does not look like a Spyglass data directory; point --data-dir at an empty or new directory",
+            foreign.join(", ")
+        ),
+    })
+}
+
+pub struct DuckDbStore {
+    writers: Mutex<Vec<Sender<writer::Job>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Idle read connections, each with the generation of the instance it belongs to.
+    readers: Arc<Mutex<Vec<(u64, Connection)>>>,
+    db: Arc<Db>,
+    dir: PathBuf,
+    metrics: Arc<StoreMetrics>,
+}
+
+impl DuckDbStore {
+    /// Opens (creating if needed) the store in `dir`, applying schema migrations. Replays the
+    /// WAL of a crash, so every acknowledged span is back. A directory that is not Spyglass's
+    /// (corrupt, foreign, or written by a newer version) is refused unchanged with
+    /// [`StoreError::DataDir`].
+    pub fn open(dir: &Path, cfg: &DuckDbConfig) -> Result<Self> {
+        check_not_foreign(dir)?;
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(DB_FILE);
+        let data_dir_error = |message: String| StoreError::DataDir {
+            dir: dir.display().to_string(),
+            message,
+        };
+        let base = match Db::connect(&path, cfg) {
+            Ok(c) => c,
+            // Not a lock held by another process, nor a full disk: the file itself is bad.
+            Err(e) if path.exists() && !e.is_disk_full() && !e.to_string().contains("lock") => {
+                return Err(data_dir_error(format!(
+                    "cannot open {DB_FILE} ({e}); it is corrupt or not a database: restore it from a backup or move it away"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        schema::inspect(&base).map_err(data_dir_error)?;
         let (was, version) = schema::migrate(&base)?;
         tracing::info!(path = %path.display(), schema_version = version, "opened DuckDB store");
         if was > 0 && was < 3 {
@@ -148,13 +273,27 @@ impl DuckDbStore {
         }
 
         let metrics = Arc::new(StoreMetrics::default());
+        metrics.writable.set(1);
         let count = cfg.writers.max(1);
         let shared = writer::Shared::open(&base)?;
+        let readers = (0..cfg.readers.max(1))
+            .map(|_| base.try_clone().map(|c| (0, c)))
+            .collect::<duckdb::Result<Vec<_>>>()?;
+        let writer_conns = (0..count)
+            .map(|_| base.try_clone())
+            .collect::<duckdb::Result<Vec<_>>>()?;
+        let db = Arc::new(Db {
+            path,
+            cfg: cfg.clone(),
+            current: Mutex::new((0, base)),
+            writable: AtomicBool::new(true),
+        });
         let mut writers = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
-        for index in 0..count {
+        for (index, conn) in writer_conns.into_iter().enumerate() {
             let w = writer::Writer::new(
-                base.try_clone()?,
+                conn,
+                db.clone(),
                 writer::Partition { index, count },
                 cfg,
                 metrics.clone(),
@@ -168,14 +307,11 @@ impl DuckDbStore {
             );
             writers.push(tx);
         }
-        let readers = (0..cfg.readers.max(1))
-            .map(|_| base.try_clone())
-            .collect::<duckdb::Result<Vec<_>>>()?;
         Ok(DuckDbStore {
             writers: Mutex::new(writers),
             threads: Mutex::new(threads),
             readers: Arc::new(Mutex::new(readers)),
-            base: Mutex::new(base),
+            db,
             dir: dir.to_path_buf(),
             metrics,
         })
@@ -198,17 +334,30 @@ impl DuckDbStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let conn = {
+        let generation = self.db.generation();
+        let pooled = {
             let mut pool = self.readers.lock().expect("reader pool");
-            match pool.pop() {
-                Some(c) => c,
-                None => self.base.lock().expect("base connection").try_clone()?,
-            }
+            // Connections to an instance that was since reopened are dropped.
+            pool.retain(|(g, _)| *g == generation);
+            pool.pop()
         };
-        let pool = self.readers.clone();
+        let (generation, conn) = match pooled {
+            Some(c) => c,
+            None => self.db.connection()?,
+        };
+        let (pool, db) = (self.readers.clone(), self.db.clone());
         tokio::task::spawn_blocking(move || {
             let out = f(&conn);
-            pool.lock().expect("reader pool").push(conn);
+            if out.is_err() && !usable(&conn) {
+                // The instance was invalidated (a failed checkpoint): reopen it so reads and
+                // writes work again; this connection is dropped.
+                drop(conn);
+                if let Err(e) = db.reopen(generation) {
+                    tracing::warn!(error = %e, "reopening the database failed; will retry");
+                }
+            } else if db.generation() == generation {
+                pool.lock().expect("reader pool").push((generation, conn));
+            }
             out
         })
         .await
@@ -246,6 +395,22 @@ impl DuckDbStore {
         }
         Ok(out)
     }
+}
+
+/// Bytes the readiness probe writes to tell whether the data directory has room again.
+const PROBE_BYTES: usize = 4 << 20;
+
+/// Writes (and removes) a probe file in `dir`: `DiskFull` when there is no room for it.
+fn probe_space(dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join(".spyglass-write-probe");
+    let result = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&path);
+    result.map_err(|e| StoreError::DiskFull(format!("cannot write to {}: {e}", dir.display())))
 }
 
 impl Drop for DuckDbStore {
@@ -740,6 +905,65 @@ impl Store for DuckDbStore {
             c.query_row("SELECT 1", [], |r| r.get::<_, i32>(0))?;
             Ok(())
         })
-        .await
+        .await?;
+        if !self.db.writable() {
+            // The last commit failed for want of disk: ready again once there is room to
+            // write (the next commit confirms it).
+            let dir = self.dir.clone();
+            tokio::task::spawn_blocking(move || probe_space(&dir))
+                .await
+                .map_err(|e| StoreError::Database(format!("probe task failed: {e}")))??;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod data_dir_tests {
+    use super::*;
+
+    fn data_dir_message(r: Result<DuckDbStore>) -> String {
+        match r {
+            Err(StoreError::DataDir { message, .. }) => message,
+            Err(e) => panic!("expected a data directory error, got {e}"),
+            Ok(_) => panic!("expected a data directory error, the store opened"),
+        }
+    }
+
+    #[test]
+    fn a_foreign_directory_is_refused_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("notes.txt"), "x").unwrap();
+        let m = data_dir_message(DuckDbStore::open(tmp.path(), &DuckDbConfig::default()));
+        assert!(m.contains("notes.txt"), "{m}");
+        assert!(!tmp.path().join(DB_FILE).exists());
+    }
+
+    #[test]
+    fn own_leftovers_are_not_foreign() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("tmp")).unwrap();
+        std::fs::write(tmp.path().join("initial-admin-password"), "x").unwrap();
+        check_not_foreign(tmp.path()).unwrap();
+        check_not_foreign(&tmp.path().join("missing")).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_unchanged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..65_536u32).map(|i| (i * 7919 % 251) as u8).collect();
+        std::fs::write(tmp.path().join(DB_FILE), &bytes).unwrap();
+        let m = data_dir_message(DuckDbStore::open(tmp.path(), &DuckDbConfig::default()));
+        assert!(m.contains("restore it from a backup"), "{m}");
+        assert_eq!(std::fs::read(tmp.path().join(DB_FILE)).unwrap(), bytes);
+        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "nothing but the file: {names:?}");
+    }
+
+    #[test]
+    fn readiness_probe_passes_with_room() {
+        let tmp = tempfile::tempdir().unwrap();
+        probe_space(tmp.path()).unwrap();
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }

@@ -240,6 +240,58 @@ CREATE TABLE auth_records (
     ),
 ];
 
+/// The newest schema version this binary knows.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// Checks, without changing anything, that the database is Spyglass's and not newer than this
+/// binary: `Err` says what is wrong and what to do (one line).
+pub fn inspect(conn: &Connection) -> Result<(), String> {
+    let tables: Vec<String> = (|| -> duckdb::Result<Vec<String>> {
+        let mut stmt = conn.prepare(
+            "SELECT table_name FROM information_schema.tables
+             WHERE table_catalog = current_database() AND table_schema = 'main' ORDER BY 1",
+        )?;
+        stmt.query_map([], |r| r.get(0))?.collect()
+    })()
+    .map_err(|e| {
+        format!("cannot read the database's tables ({e}); is it a Spyglass data directory?")
+    })?;
+    if !tables.iter().any(|t| t == "schema_migrations") {
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let mut shown = tables
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if tables.len() > 5 {
+            shown.push_str(", ...");
+        }
+        return Err(format!(
+            "{} is a DuckDB database that Spyglass did not create (it has tables {shown} but no schema_migrations); point --data-dir at an empty or Spyglass directory",
+            super::DB_FILE
+        ));
+    }
+    let current: i64 = conn
+        .query_row(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| format!("cannot read schema_migrations ({e}); the database may be damaged: restore it from a backup"))?;
+    let known = latest_version();
+    if current > i64::from(known) {
+        return Err(format!(
+            "written by a newer Spyglass (schema {current}, this binary knows {known}); upgrade Spyglass to open it"
+        ));
+    }
+    Ok(())
+}
+
 /// Applies the migrations this data directory lacks; returns the versions before and after.
 pub fn migrate(conn: &Connection) -> Result<(u32, u32), StoreError> {
     conn.execute_batch(
@@ -269,5 +321,47 @@ pub fn migrate(conn: &Connection) -> Result<(u32, u32), StoreError> {
         }
         tracing::info!(version, "applied schema migration");
     }
-    Ok((current, MIGRATIONS.last().map(|m| m.0).unwrap_or(0)))
+    Ok((current, latest_version()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_accepts_empty_and_own_databases() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(inspect(&conn), Ok(()));
+        migrate(&conn).unwrap();
+        assert_eq!(inspect(&conn), Ok(()));
+    }
+
+    #[test]
+    fn inspect_refuses_a_newer_schema() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let newer = latest_version() + 3;
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", [newer])
+            .unwrap();
+        let e = inspect(&conn).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "written by a newer Spyglass (schema {newer}, this binary knows {})",
+                latest_version()
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn inspect_refuses_a_foreign_database() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE customers (id INTEGER); CREATE TABLE orders (id INTEGER);",
+        )
+        .unwrap();
+        let e = inspect(&conn).unwrap_err();
+        assert!(e.contains("did not create"), "{e}");
+        assert!(e.contains("customers, orders"), "{e}");
+    }
 }

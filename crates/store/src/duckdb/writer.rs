@@ -82,6 +82,12 @@ impl Shared {
 
 pub struct Writer {
     pub conn: Connection,
+    /// The instance `conn` belongs to, reopened when a failed write invalidates it.
+    db: Arc<super::Db>,
+    generation: u64,
+    /// `conn`'s instance was invalidated (a failed checkpoint): reopen before the next write.
+    broken: bool,
+    cache_capacity: usize,
     pub cache: TraceCache,
     pub max_batch_spans: usize,
     pub metrics: Arc<StoreMetrics>,
@@ -103,24 +109,21 @@ const COMPACT_AFTER: u64 = 50_000;
 impl Writer {
     pub fn new(
         conn: Connection,
+        db: Arc<super::Db>,
         partition: Partition,
         cfg: &super::DuckDbConfig,
         metrics: Arc<StoreMetrics>,
         shared: Arc<Shared>,
     ) -> Result<Self> {
         let count = partition.count.max(1);
-        let resources = {
-            let mut stmt = conn.prepare("SELECT project_id, resource_id FROM resources")?;
-            stmt.query_map([], |r| {
-                Ok((
-                    Arc::<str>::from(r.get::<_, String>(0)?),
-                    r.get::<_, u64>(1)?,
-                ))
-            })?
-            .collect::<duckdb::Result<HashSet<_>>>()?
-        };
+        let resources = stored_resources(&conn)?;
+        let generation = db.generation();
         let mut w = Writer {
             conn,
+            db,
+            generation,
+            broken: false,
+            cache_capacity: cfg.summary_cache_spans / count,
             cache: TraceCache::new(cfg.summary_cache_spans / count),
             max_batch_spans: cfg.max_batch_spans,
             linger: std::time::Duration::from_millis(cfg.group_commit_linger_ms),
@@ -132,6 +135,40 @@ impl Writer {
         };
         w.rebuild_bloom()?;
         Ok(w)
+    }
+
+    /// Takes a connection to a reopened instance (reopening it if no one has yet) and forgets
+    /// what it knew of the old one: the cached trace states are reloaded on demand.
+    fn reconnect(&mut self) -> Result<()> {
+        let (generation, conn) = self.db.reopen(self.generation)?;
+        if generation != self.generation {
+            self.metrics.reopens.inc();
+        }
+        self.conn = conn;
+        self.generation = generation;
+        self.cache = TraceCache::new(self.cache_capacity);
+        self.resources = stored_resources(&self.conn)?;
+        self.rebuild_bloom()?;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// After a failed write: notes a full disk, and reopens the instance if the failure
+    /// invalidated it.
+    fn after_failure(&mut self, e: Option<&StoreError>) {
+        if e.is_none_or(StoreError::is_disk_full) {
+            self.metrics.write_errors.inc();
+            self.metrics.writable.set(0);
+            self.db.set_writable(false);
+        }
+        if !self.broken && !super::usable(&self.conn) {
+            self.broken = true;
+        }
+        if self.broken
+            && let Err(e) = self.reconnect()
+        {
+            tracing::warn!(error = %e, "reopening the database failed; will retry before the next write");
+        }
     }
 
     /// Fills the bloom filter with every stored trace, sized for twice their number.
@@ -225,7 +262,11 @@ impl Writer {
             }
             self.metrics.queue_depth.set(0);
             let started = Instant::now();
-            let result = self.commit(&jobs);
+            let result = if self.broken {
+                self.reconnect().and_then(|()| self.commit(&jobs))
+            } else {
+                self.commit(&jobs)
+            };
             let secs = started.elapsed().as_secs_f64();
             self.metrics.commit_seconds.observe(secs);
             self.metrics.batch_spans.observe(n as f64);
@@ -241,11 +282,17 @@ impl Writer {
             for j in jobs {
                 let _ = j.ack.send(match &result {
                     Ok(()) => Ok(()),
-                    Err(e) => Err(StoreError::Database(e.to_string())),
+                    Err(e) => Err(e.duplicate()),
                 });
             }
         }
         // Flush everything into the database file so the next start has no WAL to replay.
+        if self.broken && self.reconnect().is_err() {
+            tracing::warn!(
+                "the database could not be reopened at shutdown; the WAL will be replayed at next start"
+            );
+            return;
+        }
         if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
             tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL will be replayed at next start");
         }
@@ -277,6 +324,13 @@ impl Writer {
             });
         match &result {
             Ok(()) => {
+                if self.broken {
+                    // Committed, but the checkpoint after it failed: reopen now.
+                    self.after_failure(None);
+                } else if !self.db.writable() {
+                    self.metrics.writable.set(1);
+                    self.db.set_writable(true);
+                }
                 for (p, t, before) in &touched {
                     self.cache.bloom.insert(bloom_key(p, *t));
                     if *before > 0 {
@@ -294,6 +348,7 @@ impl Writer {
                     self.cache.remove(p, *t);
                 }
                 let _ = self.conn.execute_batch("ROLLBACK");
+                self.after_failure(result.as_ref().err());
             }
         }
         for (p, t, before) in touched {
@@ -525,7 +580,17 @@ impl Writer {
         let rollup_rows = super::rollups::append(&self.conn, deltas)?;
         let version_rows = super::versions::append(&self.conn, agent_versions)?;
         let t_summaries = t0.elapsed();
-        self.conn.execute_batch("COMMIT")?;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let message = e.to_string();
+            if !message.contains(COMMITTED_BUT_CHECKPOINT_FAILED) {
+                return Err(e.into());
+            }
+            // DuckDB committed (the WAL has it) and then failed to checkpoint, which
+            // invalidates the instance: the spans are durable, so they are acknowledged, and
+            // the instance is reopened before the next write.
+            tracing::warn!(error = %message, "committed, but the checkpoint after it failed");
+            self.broken = true;
+        }
         self.shared
             .rollup_rows
             .fetch_add(rollup_rows as u64, Ordering::Relaxed);
@@ -546,6 +611,22 @@ impl Writer {
         );
         Ok(())
     }
+}
+
+/// The text DuckDB puts in the error of a COMMIT that succeeded when the checkpoint after it
+/// failed.
+const COMMITTED_BUT_CHECKPOINT_FAILED: &str = "COMMIT succeeded and is durable";
+
+fn stored_resources(conn: &Connection) -> Result<HashSet<(Arc<str>, u64)>> {
+    let mut stmt = conn.prepare("SELECT project_id, resource_id FROM resources")?;
+    Ok(stmt
+        .query_map([], |r| {
+            Ok((
+                Arc::<str>::from(r.get::<_, String>(0)?),
+                r.get::<_, u64>(1)?,
+            ))
+        })?
+        .collect::<duckdb::Result<HashSet<_>>>()?)
 }
 
 /// Rebuilds a trace's state from what is stored (every version, applied in received order).
