@@ -4,9 +4,11 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api, type Finding } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
 import { cost, count, duration, time } from "../format";
+import { hasRunning } from "../trace/live";
 import { SpanPanel } from "../trace/SpanPanel";
 import { traceScale } from "../trace/timescale";
 import { buildTree, rowSpan, visibleRows, type Row } from "../trace/tree";
+import { useTraceLive } from "../trace/useTraceLive";
 import { Waterfall } from "../trace/Waterfall";
 
 function toggled(set: ReadonlySet<string>, key: string): Set<string> {
@@ -25,6 +27,10 @@ export function TracePage() {
   const spans = q.data?.spans;
   const roots = useMemo(() => buildTree(spans ?? []), [spans]);
   const scale = useMemo(() => traceScale(spans ?? []), [spans]);
+  const running = useMemo(() => hasRunning(spans ?? []), [spans]);
+  // While spans run (or the trace is recent), new and finished spans arrive over the live
+  // socket and the trace is refetched; folding, selection and scroll stay as they are.
+  const live = useTraceLive(traceId, spans, q.refetch);
   const rows = useMemo(() => visibleRows(roots, collapsed, openLoops), [roots, collapsed, openLoops]);
   const findingsBySpan = useMemo(() => {
     const m = new Map<string, Finding[]>();
@@ -100,9 +106,18 @@ export function TracePage() {
           <Link to={`/security?trace_id=${t.trace_id}`}>{q.data.findings.length} findings</Link>
         )}
         <span className="muted mono">{t.trace_id}</span>
+        {live !== "off" && (
+          <span
+            className={`badge live-${live}`}
+            data-testid="trace-live"
+            title="Listening for new and finished spans of this trace (/api/v1/live)"
+          >
+            {live === "live" ? "● live" : live}
+          </span>
+        )}
       </header>
       <div className="trace-body">
-        <Waterfall rows={rows} scale={scale} selected={selected} findingsBySpan={findingCounts} onSelect={select} onToggle={toggle} />
+        <Waterfall rows={rows} scale={scale} running={running} selected={selected} findingsBySpan={findingCounts} onSelect={select} onToggle={toggle} />
         {selectedSpan ? (
           <SpanPanel traceId={traceId} spanId={selectedSpan} findings={findingsBySpan.get(selectedSpan) ?? []} />
         ) : (

@@ -2,24 +2,43 @@
 // in the DOM whatever the trace's size.
 
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { memo, useEffect, useRef } from "react";
+import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { duration } from "../format";
+import { barEnd, elapsedNs, liveScale } from "./live";
 import { bar, ticks, type TimeScale } from "./timescale";
 import { rowSpan, type Row } from "./tree";
 
 const ROW_HEIGHT = 26;
 
-function rowBar(row: Row, scale: TimeScale) {
-  if (row.kind === "span") return bar(row.node.span, scale);
+/** The span whose end a row's bar ends at (a folded loop: its last run). */
+function lastSpan(row: Row) {
+  return row.kind === "span" ? row.node.span : row.nodes[row.nodes.length - 1]!.span;
+}
+
+/** A row's bar; a running one reaches to `nowNs`. */
+function rowBar(row: Row, scale: TimeScale, nowNs: number) {
   // A folded loop covers its first start to its last end.
-  const first = row.nodes[0]!.span;
-  const last = row.nodes[row.nodes.length - 1]!.span;
-  return bar({ start_ns: first.start_ns, end_ns: last.end_ns }, scale);
+  const first = rowSpan(row);
+  return bar({ start_ns: first.start_ns, end_ns: barEnd(lastSpan(row), nowNs) }, scale);
+}
+
+/** The clock in nanoseconds, ticking once a second while `on` (one timer for the whole view;
+ * only the rows on screen read it). */
+function useNowNs(on: boolean): number {
+  const [now, setNow] = useState(() => Date.now() * 1e6);
+  useEffect(() => {
+    if (!on) return;
+    setNow(Date.now() * 1e6);
+    const t = setInterval(() => setNow(Date.now() * 1e6), 1000);
+    return () => clearInterval(t);
+  }, [on]);
+  return now;
 }
 
 const RowView = memo(function RowView({
   row,
   scale,
+  nowNs,
   selected,
   findings,
   onSelect,
@@ -27,15 +46,17 @@ const RowView = memo(function RowView({
 }: {
   row: Row;
   scale: TimeScale;
+  /** The clock, for a running row only (0 for others, so the clock does not re-render them). */
+  nowNs: number;
   selected: boolean;
   findings: number;
   onSelect: () => void;
   onToggle: () => void;
 }) {
   const span = rowSpan(row);
-  const b = rowBar(row, scale);
+  const running = lastSpan(row).end_ns == null;
+  const b = rowBar(row, scale, nowNs);
   const hasChildren = row.kind === "loop" || row.node.children.length > 0;
-  const running = span.end_ns == null;
   const status = running ? "running" : span.status;
   return (
     <div className={`wf-row ${selected ? "selected" : ""}`} onClick={onSelect} data-testid="span-row" data-span-id={span.span_id}>
@@ -58,12 +79,24 @@ const RowView = memo(function RowView({
             ×{row.nodes.length}
           </span>
         )}
+        {running && (
+          <span className="badge status-running" data-testid="running-badge">
+            running
+          </span>
+        )}
         {findings > 0 && <span className="badge sev-high">{findings}</span>}
       </div>
       <div className="wf-track">
-        <div className={`wf-bar status-${status} kind-${span.kind}`} style={{ left: `${b.left}%`, width: `${b.width}%` }} />
-        <span className="wf-dur" style={{ left: `${Math.min(b.left + b.width, 88)}%` }}>
-          {row.kind === "loop" ? `${row.nodes.length} runs` : duration(span.duration_ns)}
+        <div
+          className={`wf-bar status-${status} kind-${span.kind}${running ? " wf-running" : ""}`}
+          style={{ left: `${b.left}%`, width: `${b.width}%` }}
+        />
+        <span className="wf-dur" style={{ left: `${Math.min(b.left + b.width, 88)}%` }} title={running ? "running for" : undefined}>
+          {row.kind === "loop"
+            ? `${row.nodes.length} runs`
+            : running
+              ? `${duration(elapsedNs(span, nowNs))}…`
+              : duration(span.duration_ns)}
         </span>
       </div>
     </div>
@@ -72,7 +105,8 @@ const RowView = memo(function RowView({
 
 export function Waterfall({
   rows,
-  scale,
+  scale: baseScale,
+  running,
   selected,
   findingsBySpan,
   onSelect,
@@ -80,22 +114,32 @@ export function Waterfall({
 }: {
   rows: Row[];
   scale: TimeScale;
+  /** Whether any span of the trace is still running: then the clock ticks and the window
+   * reaches to now. */
+  running: boolean;
   selected: number;
   findingsBySpan: Map<string, number>;
   onSelect: (index: number) => void;
   onToggle: (row: Row) => void;
 }) {
   const parent = useRef<HTMLDivElement>(null);
+  const nowNs = useNowNs(running);
+  const scale = useMemo(() => liveScale(baseScale, running, nowNs), [baseScale, running, nowNs]);
   const v = useVirtualizer({
     count: rows.length,
     getScrollElement: () => parent.current,
     estimateSize: () => ROW_HEIGHT,
     overscan: 15,
   });
-  // Keep the keyboard selection on screen.
+  // Keep the keyboard selection on screen, when the selection changes (not when a live
+  // refetch adds rows above it and only its index moves: that would undo the user's scrolling).
+  const shownSelection = useRef<string | null>(null);
   useEffect(() => {
+    const id = selected >= 0 && rows[selected] ? rowSpan(rows[selected]!).span_id : null;
+    if (id === shownSelection.current) return;
+    shownSelection.current = id;
     if (selected >= 0) v.scrollToIndex(selected, { align: "auto" });
-  }, [selected, v]);
+  }, [selected, rows, v]);
   return (
     <div className="waterfall">
       <div className="wf-row wf-header">
@@ -120,6 +164,7 @@ export function Waterfall({
                 <RowView
                   row={row}
                   scale={scale}
+                  nowNs={running && lastSpan(row).end_ns == null ? nowNs : 0}
                   selected={item.index === selected}
                   findings={findingsBySpan.get(rowSpan(row).span_id) ?? 0}
                   onSelect={() => onSelect(item.index)}

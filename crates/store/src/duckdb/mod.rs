@@ -69,6 +69,9 @@ pub struct DuckDbConfig {
     pub writers: usize,
     /// WAL size that triggers a checkpoint into the database file.
     pub checkpoint_threshold: String,
+    /// A query running longer is interrupted and answered as a timeout (504 from the API).
+    /// Exports are not bounded by it.
+    pub query_timeout_ms: u64,
 }
 
 impl Default for DuckDbConfig {
@@ -83,6 +86,7 @@ impl Default for DuckDbConfig {
             summary_cache_spans: 500_000,
             writers: 1,
             checkpoint_threshold: "256MB".into(),
+            query_timeout_ms: 30_000,
         }
     }
 }
@@ -234,6 +238,7 @@ pub struct DuckDbStore {
     db: Arc<Db>,
     dir: PathBuf,
     metrics: Arc<StoreMetrics>,
+    query_timeout: std::time::Duration,
 }
 
 impl DuckDbStore {
@@ -314,6 +319,7 @@ impl DuckDbStore {
             db,
             dir: dir.to_path_buf(),
             metrics,
+            query_timeout: std::time::Duration::from_millis(cfg.query_timeout_ms.max(1)),
         })
     }
 
@@ -330,8 +336,25 @@ impl DuckDbStore {
     }
 
     /// Runs `f` on a read connection in a blocking thread.
+    /// Runs `f` on a read connection, interrupted after the query timeout.
     async fn read<T: Send + 'static>(
         &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read_within(Some(self.query_timeout), f).await
+    }
+
+    /// Runs `f` on a read connection without a time limit (exports).
+    async fn read_unbounded<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read_within(None, f).await
+    }
+
+    async fn read_within<T: Send + 'static>(
+        &self,
+        limit: Option<std::time::Duration>,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let generation = self.db.generation();
@@ -346,7 +369,8 @@ impl DuckDbStore {
             None => self.db.connection()?,
         };
         let (pool, db) = (self.readers.clone(), self.db.clone());
-        tokio::task::spawn_blocking(move || {
+        let interrupt = conn.interrupt_handle();
+        let mut task = tokio::task::spawn_blocking(move || {
             let out = f(&conn);
             if out.is_err() && !usable(&conn) {
                 // The instance was invalidated (a failed checkpoint): reopen it so reads and
@@ -359,9 +383,26 @@ impl DuckDbStore {
                 pool.lock().expect("reader pool").push((generation, conn));
             }
             out
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("query task failed: {e}")))?
+        });
+        let mut timed_out = false;
+        let joined = match limit {
+            Some(limit) => match tokio::time::timeout(limit, &mut task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    interrupt.interrupt();
+                    timed_out = true;
+                    task.await
+                }
+            },
+            None => task.await,
+        };
+        let out = joined.map_err(|e| StoreError::Database(format!("query task failed: {e}")))?;
+        match out {
+            Err(_) if timed_out => Err(StoreError::Timeout(
+                limit.map_or(0, |l| l.as_millis() as u64),
+            )),
+            out => out,
+        }
     }
 }
 
@@ -802,7 +843,8 @@ impl Store for DuckDbStore {
         dir: &Path,
     ) -> Result<Vec<crate::archive::ExportedFile>> {
         let (spec, dir) = (spec.clone(), dir.to_path_buf());
-        self.read(move |c| archive::export(c, &spec, &dir)).await
+        self.read_unbounded(move |c| archive::export(c, &spec, &dir))
+            .await
     }
 
     async fn delete(
@@ -965,5 +1007,38 @@ mod data_dir_tests {
         let tmp = tempfile::tempdir().unwrap();
         probe_space(tmp.path()).unwrap();
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_past_the_timeout_is_interrupted_and_the_connection_still_answers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = DuckDbConfig {
+            query_timeout_ms: 200,
+            readers: 1,
+            ..Default::default()
+        };
+        let store = DuckDbStore::open(tmp.path(), &cfg).unwrap();
+        let started = std::time::Instant::now();
+        let slow = store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM range(1000000000000) a WHERE a.range % 7 = 3",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+            .await;
+        assert!(matches!(slow, Err(StoreError::Timeout(200))), "{slow:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let quick = store
+            .read(|c| Ok(c.query_row("SELECT 42", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
+        assert_eq!(quick, 42);
     }
 }
