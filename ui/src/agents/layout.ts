@@ -1,12 +1,21 @@
-// A layered layout of the topology graph (services → agents → tools and models), drawn by
-// the agents page as plain SVG: each node goes one column right of everything that calls it,
-// tools and models share the last column, and each column is ordered to follow its callers.
+// The topology graph (services → agents → tools and models) laid out by dagre
+// (`@dagrejs/dagre`, a layered Sugiyama layout: ranks left to right, crossing reduction,
+// coordinates) and drawn by the agents page as plain SVG. What is ours here is turning the
+// API's topology into a dagre graph and dagre's answer into positions and edge polylines.
 
+import { graphlib, layout as dagreLayout, type EdgeLabel, type GraphLabel, type NodeLabel } from "@dagrejs/dagre";
 import type { TopologyEdge, TopologyNode } from "../api";
+
+export interface Point {
+  x: number;
+  y: number;
+}
 
 export interface PlacedNode {
   node: TopologyNode;
+  /** The rank (column) the node is in, 0 leftmost. */
   layer: number;
+  /** The top-left corner of the node's box. */
   x: number;
   y: number;
 }
@@ -15,6 +24,8 @@ export interface PlacedEdge {
   edge: TopologyEdge;
   from: PlacedNode;
   to: PlacedNode;
+  /** Dagre's route for the edge, from the caller's box to the callee's. */
+  points: Point[];
 }
 
 export interface Layout {
@@ -24,66 +35,77 @@ export interface Layout {
   height: number;
 }
 
-export const COL_W = 300;
-export const ROW_H = 44;
 export const NODE_W = 220;
 export const NODE_H = 30;
+/** The gap between columns (room for the call counts drawn near each edge's end). */
+export const RANK_SEP = 90;
+/** The gap between nodes in a column. */
+export const NODE_SEP = 14;
 
-const SINKS = new Set(["tool", "model"]);
-const BASE: Record<string, number> = { service: 0, agent: 1 };
+const KIND_ORDER: Record<string, number> = { service: 0, agent: 1, tool: 2, model: 3 };
 
-/** The column of each node: at least its kind's base column and one right of every caller.
- * A cycle (agents delegating to each other) stops growing after as many rounds as there are
- * nodes, so it cannot loop forever. Tools and models all go to the last column. */
-export function layers(nodes: TopologyNode[], edges: TopologyEdge[]): Map<string, number> {
-  const layer = new Map(nodes.map((n) => [n.id, BASE[n.kind] ?? 0]));
-  const kind = new Map(nodes.map((n) => [n.id, n.kind]));
-  const inner = edges.filter((e) => layer.has(e.source) && layer.has(e.target) && e.source !== e.target && !SINKS.has(kind.get(e.target)!));
-  for (let round = 0; round < nodes.length; round++) {
-    let changed = false;
-    for (const e of inner) {
-      const want = layer.get(e.source)! + 1;
-      if (want > layer.get(e.target)! && want <= nodes.length) {
-        layer.set(e.target, want);
-        changed = true;
-      }
-    }
-    if (!changed) break;
-  }
-  let last = 0;
-  for (const n of nodes) if (!SINKS.has(n.kind)) last = Math.max(last, layer.get(n.id)!);
-  for (const n of nodes) if (SINKS.has(n.kind)) layer.set(n.id, last + 1);
-  return layer;
+export type Graph = graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>;
+
+/** The dagre graph of a topology: one node per topology node (kinds in order, then names, so
+ * the layout is the same for the same data), one edge per topology edge between known nodes. */
+export function buildGraph(nodes: TopologyNode[], edges: TopologyEdge[]): Graph {
+  const g: Graph = new graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>({ multigraph: true });
+  g.setGraph({ rankdir: "LR", ranksep: RANK_SEP, nodesep: NODE_SEP, edgesep: 10, marginx: 0, marginy: 0 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const sorted = [...nodes].sort((a, b) => (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || a.name.localeCompare(b.name));
+  for (const n of sorted) g.setNode(n.id, { width: NODE_W, height: NODE_H });
+  // A self-loop (an agent calling itself) is left out: dagre would route it around the
+  // node's column; `layout` draws it as a small loop on the node's right side instead.
+  for (const e of edges) if (e.source !== e.target && g.hasNode(e.source) && g.hasNode(e.target)) g.setEdge(e.source, e.target, {}, e.relation);
+  return g;
 }
 
 export function layout(nodes: TopologyNode[], edges: TopologyEdge[]): Layout {
-  const layer = layers(nodes, edges);
-  const columns: TopologyNode[][] = [];
-  for (const n of nodes) (columns[layer.get(n.id)!] ??= []).push(n);
-  const dense = columns.filter((c) => c && c.length);
-  // Order each column by the mean row of its callers in the column before (barycenter),
-  // then by kind and name, so edges cross less and the order is stable.
-  const row = new Map<string, number>();
-  const callers = new Map<string, string[]>();
-  for (const e of edges) (callers.get(e.target) ?? callers.set(e.target, []).get(e.target)!).push(e.source);
+  const g = buildGraph(nodes, edges);
+  dagreLayout(g);
+  // Dagre gives each node's centre; columns are the distinct centre x's (one per rank).
+  const columns = [...new Set(nodes.map((n) => g.node(n.id)?.x).filter((x): x is number => x != null))].sort((a, b) => a - b);
   const placed: PlacedNode[] = [];
-  dense.forEach((col, i) => {
-    const center = (n: TopologyNode) => {
-      const rows = (callers.get(n.id) ?? []).map((c) => row.get(c)).filter((r): r is number => r != null);
-      return rows.length ? rows.reduce((a, b) => a + b, 0) / rows.length : Infinity;
-    };
-    const sorted = [...col].sort((a, b) => center(a) - center(b) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
-    sorted.forEach((n, j) => {
-      row.set(n.id, j);
-      placed.push({ node: n, layer: i, x: i * COL_W, y: j * ROW_H });
-    });
-  });
+  for (const n of nodes) {
+    const at = g.node(n.id);
+    if (at?.x == null || at.y == null) continue;
+    placed.push({ node: n, layer: columns.indexOf(at.x), x: at.x - NODE_W / 2, y: at.y - NODE_H / 2 });
+  }
   const byId = new Map(placed.map((p) => [p.node.id, p]));
-  const placedEdges = edges
-    .filter((e) => byId.has(e.source) && byId.has(e.target))
-    .map((edge) => ({ edge, from: byId.get(edge.source)!, to: byId.get(edge.target)! }));
-  const tallest = Math.max(0, ...dense.map((c) => c.length));
-  return { nodes: placed, edges: placedEdges, width: Math.max(0, dense.length - 1) * COL_W + NODE_W, height: tallest * ROW_H };
+  const placedEdges: PlacedEdge[] = [];
+  for (const edge of edges) {
+    const from = byId.get(edge.source);
+    const to = byId.get(edge.target);
+    if (!from || !to) continue;
+    if (from === to) {
+      const right = from.x + NODE_W;
+      placedEdges.push({ edge, from, to, points: [{ x: right, y: from.y + 6 }, { x: right + 24, y: from.y + NODE_H / 2 }, { x: right, y: from.y + NODE_H - 6 }] });
+      continue;
+    }
+    const label = g.edge({ v: edge.source, w: edge.target, name: edge.relation });
+    if (!label) continue;
+    placedEdges.push({ edge, from, to, points: (label.points ?? []).map((p: Point) => ({ x: p.x, y: p.y })) });
+  }
+  const size = g.graph();
+  const finite = (n: number | undefined) => (n != null && Number.isFinite(n) && placed.length ? Math.max(0, n) : 0);
+  return { nodes: placed, edges: placedEdges, width: finite(size.width), height: finite(size.height) };
+}
+
+/** An SVG path through an edge's points: straight at its ends, rounded at its bends (each
+ * inner point is a quadratic control point between the midpoints around it). */
+export function edgePath(points: Point[]): string {
+  const f = (n: number) => Math.round(n * 10) / 10;
+  if (points.length === 0) return "";
+  const [first, ...rest] = points;
+  let d = `M${f(first!.x)},${f(first!.y)}`;
+  if (rest.length === 0) return d;
+  for (let i = 0; i < rest.length - 1; i++) {
+    const p = rest[i]!;
+    const q = rest[i + 1]!;
+    d += ` Q${f(p.x)},${f(p.y)} ${f((p.x + q.x) / 2)},${f((p.y + q.y) / 2)}`;
+  }
+  const last = rest[rest.length - 1]!;
+  return `${d} L${f(last.x)},${f(last.y)}`;
 }
 
 /** The `source→target` keys of the topology edges an attack path runs along (its agent

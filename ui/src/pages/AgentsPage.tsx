@@ -2,10 +2,10 @@
 // with call counts on its edges, and the attack paths found, highlighted on the graph.
 
 import { useQueries, useQuery } from "@tanstack/react-query";
-import { Fragment, useState } from "react";
+import { Fragment, useMemo, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, type AgentVersion, type AttackPath, type Topology } from "../api";
-import { attackEdgeKeys, edgeKey, layout, NODE_H, NODE_W } from "../agents/layout";
+import { attackEdgeKeys, edgeKey, edgePath, layout, NODE_H, NODE_W } from "../agents/layout";
 import { EmptyState } from "../components/EmptyState";
 import { FilterBar, RANGES, Select } from "../components/Filters";
 import { SeverityBadge } from "../components/StatusBadge";
@@ -15,24 +15,23 @@ import { Head } from "../components/Head";
 const PAD = 12;
 
 function Graph({ topology, paths }: { topology: Topology; paths: AttackPath[] }) {
-  const l = layout(topology.nodes, topology.edges);
+  const l = useMemo(() => layout(topology.nodes, topology.edges), [topology]);
   const attacked = attackEdgeKeys(paths);
-  const width = l.width + 2 * PAD + 40;
+  const width = l.width + 2 * PAD;
   const height = l.height + 2 * PAD;
   return (
     <div className="graph-scroll">
       <svg className="graph" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label="Agent topology" data-testid="topology">
         <g transform={`translate(${PAD},${PAD})`}>
-          {l.edges.map(({ edge, from, to }) => {
-            const x1 = from.x + NODE_W;
-            const y1 = from.y + NODE_H / 2;
-            const x2 = to.x;
-            const y2 = to.y + NODE_H / 2;
-            const mid = (x1 + x2) / 2;
+          {l.edges.map(({ edge, points }) => {
+            // Dagre routes the edge; its call count goes just before the callee's box.
+            const end = points[points.length - 1] ?? { x: 0, y: 0 };
+            const x2 = end.x;
+            const y2 = end.y;
             const hot = attacked.has(edgeKey(edge));
             return (
               <g key={edgeKey(edge)} className={`edge rel-${edge.relation}${hot ? " attack" : ""}${edge.errors ? " has-errors" : ""}`} data-testid={hot ? "attack-edge" : undefined}>
-                <path d={`M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`} />
+                <path d={edgePath(points)} />
                 <text x={x2 - 6} y={y2 - 4} textAnchor="end">
                   {count(edge.calls)}
                   {edge.errors ? ` (${edge.errors} err)` : ""}
