@@ -231,13 +231,7 @@ impl Directory {
             .users
             .get(&session.user_id)
             .ok_or(AuthError::InvalidSession)?;
-        Ok(Principal::User {
-            id: user.id.clone(),
-            username: user.username.clone(),
-            admin: user.admin,
-            roles: user.roles.clone(),
-            csrf: session.csrf.clone(),
-        })
+        Ok(Principal::user(user, &session.csrf))
     }
 
     /// Takes a token from the principal's rate-limit bucket.
@@ -578,14 +572,7 @@ impl Directory {
                 retry_after_s: retry_after_secs(wait),
             })?;
         let user = self.read().user_by_name(username).cloned();
-        let phc = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .unwrap_or_else(|| secret::decoy_hash().to_string());
-        let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || secret::verify_password(&password, &phc))
-            .await
-            .unwrap_or(false);
+        let ok = verify_password(password, user.as_ref()).await;
         let user = match (ok, user) {
             (true, Some(u)) => u,
             _ => return Err(AuthError::BadLogin),
@@ -634,9 +621,14 @@ impl Directory {
         Ok(())
     }
 
-    /// The session id (digest) behind a cookie value.
-    pub fn session_id(token: &str) -> String {
-        secret::session_id(token)
+    /// Checks the password of user `id` (off the async threads: argon2 takes tens of ms).
+    pub async fn check_password(&self, id: &str, password: &str) -> Result<()> {
+        let user = self.user(id).ok_or(AuthError::InvalidSession)?;
+        if verify_password(password, Some(&user)).await {
+            Ok(())
+        } else {
+            Err(AuthError::BadLogin)
+        }
     }
 
     fn require_secured(&self) -> Result<()> {
@@ -655,6 +647,19 @@ fn check_password(p: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Verifies against the user's hash, or a decoy when there is no such user, so a wrong
+/// username takes as long as a wrong password.
+async fn verify_password(password: &str, user: Option<&UserRecord>) -> bool {
+    let phc = user.map_or_else(
+        || secret::decoy_hash().to_string(),
+        |u| u.password_hash.clone(),
+    );
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || secret::verify_password(&password, &phc))
+        .await
+        .unwrap_or(false)
 }
 
 async fn hash_password(p: String) -> Result<String> {

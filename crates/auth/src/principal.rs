@@ -1,6 +1,6 @@
 //! Who is asking, and what they may do in which project.
 
-use spyglass_model::auth::{KeyScope, Role};
+use spyglass_model::auth::{KeyScope, Role, UserRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -60,6 +60,17 @@ pub enum Denied {
 pub use spyglass_model::DEFAULT_PROJECT;
 
 impl Principal {
+    /// A signed-in user, with the CSRF token of their session.
+    pub fn user(user: &UserRecord, csrf: &str) -> Principal {
+        Principal::User {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            admin: user.admin,
+            roles: user.roles.clone(),
+            csrf: csrf.to_string(),
+        }
+    }
+
     /// Who to name in the audit log.
     pub fn actor(&self) -> String {
         match self {

@@ -104,11 +104,11 @@ impl UnaryService<Bytes> for Export {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let svc = self.0.clone();
         Box::pin(async move {
+            let (metadata, _, body) = request.into_parts();
             let project = svc
                 .auth
-                .authorize_ingest(&request.metadata().clone().into_headers())
+                .authorize_ingest(&metadata.into_headers())
                 .map_err(|e| to_status(e.into()))?;
-            let body = request.into_inner();
             let limit = svc.max_message_bytes;
             if body.len() > limit {
                 return Err(to_status(

@@ -175,16 +175,6 @@ impl ServerLog {
         let rx = self.inner.tx.subscribe();
         (ring.iter().cloned().collect(), rx)
     }
-
-    /// The entries kept now, oldest first.
-    pub fn snapshot(&self) -> Vec<Arc<LogEntry>> {
-        self.ring().iter().cloned().collect()
-    }
-
-    /// Subscribers now.
-    pub fn subscribers(&self) -> usize {
-        self.inner.tx.receiver_count()
-    }
 }
 
 /// Records events into a [`ServerLog`]; made by [`ServerLog::layer`].
@@ -320,7 +310,7 @@ mod tests {
         for i in 0..150 {
             log.push(entry(i));
         }
-        let kept = log.snapshot();
+        let kept = log.subscribe().0;
         assert_eq!(kept.len(), DEFAULT_CAPACITY);
         assert_eq!(numbers(&kept), (50..150).collect::<Vec<_>>());
         let (snapshot, _rx) = log.subscribe();
@@ -356,7 +346,7 @@ mod tests {
                 })
             };
             // Subscribe somewhere in the middle of the stream.
-            while log.snapshot().len() < 50 {
+            while log.subscribe().0.len() < 50 {
                 std::thread::yield_now();
             }
             let (backlog, mut rx) = log.subscribe();
@@ -389,7 +379,7 @@ mod tests {
             assert_eq!(rx.recv().await.unwrap().message, "10");
         });
         // The ring itself is unaffected by the slow reader.
-        assert_eq!(log.snapshot().len(), 11);
+        assert_eq!(log.subscribe().0.len(), 11);
     }
 
     #[test]
@@ -398,8 +388,8 @@ mod tests {
         for i in 0..5 {
             log.push(entry(i));
         }
-        assert_eq!(numbers(&log.snapshot()), [3, 4]);
-        assert_eq!(log.subscribers(), 0);
+        assert_eq!(numbers(&log.subscribe().0), [3, 4]);
+        assert_eq!(log.inner.tx.receiver_count(), 0);
     }
 
     #[test]
@@ -419,7 +409,7 @@ mod tests {
             tracing::info!(target: "h2::codec", "chatty library info, dropped");
             tracing::warn!(target: "h2::codec", "library warnings are kept");
         });
-        let kept = log.snapshot();
+        let kept = log.subscribe().0;
         let levels: Vec<&str> = kept.iter().map(|e| e.level.as_str()).collect();
         assert_eq!(levels, ["info", "warn", "error", "warn"]);
 
@@ -462,7 +452,7 @@ mod tests {
             tracing::trace!("trace");
         });
         let messages = |l: &ServerLog| -> Vec<String> {
-            l.snapshot().iter().map(|e| e.message.clone()).collect()
+            l.subscribe().0.iter().map(|e| e.message.clone()).collect()
         };
         assert_eq!(messages(&log), ["warn"]);
         assert_eq!(messages(&verbose), ["info", "warn", "trace"]);
@@ -520,9 +510,14 @@ mod tests {
                 "{printed}"
             );
             assert_eq!(printed.contains("\"message\":"), json, "{printed}");
-            let kept: Vec<String> = log.snapshot().iter().map(|e| e.message.clone()).collect();
+            let kept: Vec<String> = log
+                .subscribe()
+                .0
+                .iter()
+                .map(|e| e.message.clone())
+                .collect();
             assert_eq!(kept, ["an info line", "an error line"], "fmt filter {env}");
-            assert_eq!(log.snapshot()[0].fields["password"], REDACTED);
+            assert_eq!(log.subscribe().0[0].fields["password"], REDACTED);
         }
     }
 
@@ -534,7 +529,7 @@ mod tests {
             &log,
             || tracing::info!(detail = %long, "{}", "y".repeat(10_000)),
         );
-        let e = &log.snapshot()[0];
+        let e = &log.subscribe().0[0];
         assert_eq!(e.message.chars().count(), MAX_VALUE_CHARS + 1);
         assert!(
             e.fields["detail"].ends_with("token=[r…"),

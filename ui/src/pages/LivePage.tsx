@@ -2,50 +2,33 @@
 
 import { useEffect, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import { session, type LiveMessage } from "../api";
-import { liveUrl } from "../auth/session";
 import { FilterBar, TextFilter, useParam } from "../components/Filters";
 import { SeverityBadge, StatusBadge } from "../components/StatusBadge";
 import { cost, duration } from "../format";
 import { matches, prepend, rowsOf, type LiveRow } from "../live/buffer";
+import { openLive, type SocketState } from "../live/socket";
 import { Head } from "../components/Head";
 
 /** Rows kept in memory; older ones are dropped. */
 export const LIVE_MAX_ROWS = 500;
 
-type Connection = "connecting" | "live" | "closed";
-
 /** The socket for the server-side filters; reconnects (after a pause of 2 s) when closed. */
-function useLive(filters: string, onRows: (rows: LiveRow[]) => void, onDropped: (n: number) => void): Connection {
-  const [state, setState] = useState<Connection>("connecting");
+function useLive(filters: string, onRows: (rows: LiveRow[]) => void, onDropped: (n: number) => void): SocketState {
+  const [state, setState] = useState<SocketState>("connecting");
   const handlers = useRef({ onRows, onDropped });
   handlers.current = { onRows, onDropped };
-  useEffect(() => {
-    let socket: WebSocket | null = null;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-    const connect = () => {
-      setState("connecting");
-      socket = new WebSocket(liveUrl(window.location, filters, session.project));
-      socket.onmessage = (e: MessageEvent<string>) => {
-        const msg = JSON.parse(e.data) as LiveMessage;
-        if (msg.type === "subscribed") setState("live");
-        else if (msg.type === "dropped") handlers.current.onDropped(msg.batches);
-        else handlers.current.onRows(rowsOf(msg));
-      };
-      socket.onclose = () => {
-        if (stopped) return;
-        setState("closed");
-        retry = setTimeout(connect, 2000);
-      };
-    };
-    connect();
-    return () => {
-      stopped = true;
-      clearTimeout(retry);
-      socket?.close();
-    };
-  }, [filters]);
+  useEffect(
+    () =>
+      openLive(
+        filters,
+        (msg) => {
+          if (msg.type === "dropped") handlers.current.onDropped(msg.batches);
+          else if (msg.type !== "subscribed") handlers.current.onRows(rowsOf(msg));
+        },
+        setState,
+      ),
+    [filters],
+  );
   return state;
 }
 

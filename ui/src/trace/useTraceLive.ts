@@ -3,8 +3,8 @@
 
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
-import { session, type LiveMessage, type SpanRow } from "../api";
-import { liveUrl } from "../auth/session";
+import { type SpanRow } from "../api";
+import { openLive } from "../live/socket";
 import { liveUntilMs, Throttle, touchesTrace } from "./live";
 
 export type LiveState = "off" | "connecting" | "live" | "closed";
@@ -44,41 +44,22 @@ export function useTraceLive(traceId: string, spans: readonly SpanRow[] | undefi
         ...ids.map((id) => client.invalidateQueries({ queryKey: ["span", traceId, id] })),
       ]);
     });
-    let socket: WebSocket | null = null;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-    const connect = () => {
-      setState("connecting");
-      socket = new WebSocket(liveUrl(window.location, new URLSearchParams({ trace_id: traceId }).toString(), session.project));
-      socket.onmessage = (e: MessageEvent<string>) => {
-        const msg = JSON.parse(e.data) as LiveMessage;
+    const close = openLive(
+      new URLSearchParams({ trace_id: traceId }).toString(),
+      (msg) => {
         if (msg.type === "subscribed") {
-          setState("live");
           // Spans stored between the page's fetch (or a dropped connection) and now.
           throttle.request();
         } else if (touchesTrace(msg, traceId)) {
           if (msg.type === "spans") for (const s of msg.spans) changed.add(s.span_id);
           throttle.request();
         }
-      };
-      socket.onclose = () => {
-        if (stopped) return;
-        setState("closed");
-        retry = setTimeout(connect, 2000);
-      };
-    };
-    connect();
+      },
+      setState,
+    );
     return () => {
-      stopped = true;
-      clearTimeout(retry);
+      close();
       throttle.stop();
-      // Closing a socket that is still connecting makes the browser log an error; close it
-      // as soon as it opens instead.
-      if (socket?.readyState === WebSocket.CONNECTING) {
-        const s = socket;
-        s.onmessage = null;
-        s.onopen = () => s.close();
-      } else socket?.close();
     };
   }, [wanted, traceId, client]);
   return state;

@@ -189,13 +189,7 @@ pub async fn login(
         }
     };
     tracing::info!(username = %signed.user.username, "signed in");
-    let p = Principal::User {
-        id: signed.user.id.clone(),
-        username: signed.user.username.clone(),
-        admin: signed.user.admin,
-        roles: signed.user.roles.clone(),
-        csrf: signed.session.csrf.clone(),
-    };
+    let p = Principal::user(&signed.user, &signed.session.csrf);
     let max_age = (signed.session.expires_ns - signed.session.created_ns) / 1_000_000_000;
     let mut resp = Json(me_view(&st, &p)).into_response();
     resp.headers_mut().insert(
@@ -251,11 +245,8 @@ pub async fn change_password(
     let Principal::User { id, username, .. } = &*p else {
         return Err(AuthError::Forbidden("only a signed-in user has a password".into()).into());
     };
-    let user = st.auth.user(id).ok_or(AuthError::InvalidSession)?;
-    if !spyglass_auth::secret::verify_password(&req.current_password, &user.password_hash) {
-        return Err(AuthError::BadLogin.into());
-    }
-    let keep = session_token(&headers).map(spyglass_auth::Directory::session_id);
+    st.auth.check_password(id, &req.current_password).await?;
+    let keep = session_token(&headers).map(spyglass_auth::secret::session_id);
     st.auth
         .update_user(
             id,

@@ -41,7 +41,6 @@ use spyglass_model::{
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
@@ -123,8 +122,9 @@ pub(crate) struct Db {
     cfg: DuckDbConfig,
     /// The generation (how often the instance was reopened) and a connection to it.
     current: Mutex<(u64, Connection)>,
-    /// False from a commit that failed for want of disk until the next one that succeeds.
-    writable: AtomicBool,
+    /// 0 from a commit that failed for want of disk until the next one that succeeds; the
+    /// same gauge `/metrics` shows as `spyglass_store_writable`.
+    writable: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Db {
@@ -173,11 +173,11 @@ impl Db {
     }
 
     pub(crate) fn set_writable(&self, ok: bool) {
-        self.writable.store(ok, Ordering::Relaxed);
+        self.writable.set(i64::from(ok));
     }
 
-    fn writable(&self) -> bool {
-        self.writable.load(Ordering::Relaxed)
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.get() != 0
     }
 }
 
@@ -278,7 +278,6 @@ impl DuckDbStore {
         }
 
         let metrics = Arc::new(StoreMetrics::default());
-        metrics.writable.set(1);
         let count = cfg.writers.max(1);
         let shared = writer::Shared::open(&base)?;
         let readers = (0..cfg.readers.max(1))
@@ -291,8 +290,9 @@ impl DuckDbStore {
             path,
             cfg: cfg.clone(),
             current: Mutex::new((0, base)),
-            writable: AtomicBool::new(true),
+            writable: metrics.writable.clone(),
         });
+        db.set_writable(true);
         let mut writers = Vec::with_capacity(count);
         let mut threads = Vec::with_capacity(count);
         for (index, conn) in writer_conns.into_iter().enumerate() {
@@ -335,8 +335,7 @@ impl DuckDbStore {
         }
     }
 
-    /// Runs `f` on a read connection in a blocking thread.
-    /// Runs `f` on a read connection, interrupted after the query timeout.
+    /// Runs `f` on a read connection in a blocking thread, interrupted after the query timeout.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,

@@ -158,7 +158,6 @@ impl Writer {
     fn after_failure(&mut self, e: Option<&StoreError>) {
         if e.is_none_or(StoreError::is_disk_full) {
             self.metrics.write_errors.inc();
-            self.metrics.writable.set(0);
             self.db.set_writable(false);
         }
         if !self.broken && !super::usable(&self.conn) {
@@ -328,7 +327,6 @@ impl Writer {
                     // Committed, but the checkpoint after it failed: reopen now.
                     self.after_failure(None);
                 } else if !self.db.writable() {
-                    self.metrics.writable.set(1);
                     self.db.set_writable(true);
                 }
                 for (p, t, before) in &touched {
