@@ -238,7 +238,9 @@ def test_archives_go_to_an_s3_compatible_bucket(fresh_server, tmp_path):
         assert len(rows) == 40 * 3, "every span of the expired traces, once"
 
         live = fresh_server(env=env).start()
-        send_days(live, now - now % DAY - DAY)
+        # Two days back, so both days are wholly past whatever the time of day (the second
+        # day's spans start up to 10 h after its midnight).
+        send_days(live, now - now % DAY - 2 * DAY)
         time.sleep(1.5)
         p = live.cli_env(env, "export", "--from", "3d", "--format", "parquet", "--out", "s3://spyglass-archive/manual")
         assert "exported" in p.stdout, p.stdout + p.stderr
