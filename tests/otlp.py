@@ -8,6 +8,7 @@ import gzip as _gzip
 import json
 import select
 import socket
+import threading
 import time
 import uuid
 from typing import Any, Callable, Iterable
@@ -19,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -455,3 +457,29 @@ def config_file(tmp_path, text: str):
     path = tmp_path / f"spyglass-{uuid.uuid4().hex[:6]}.toml"
     path.write_text(text)
     return path
+
+
+class Recording(SpanExporter):
+    """Wraps an OTLP exporter and keeps the spans whose export returned SUCCESS (which the
+    exporters report only for a 2xx / OK answer)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.acked = []
+        self.failed = 0
+
+    def export(self, spans):
+        result = self.inner.export(spans)
+        with self.lock:
+            if result == SpanExportResult.SUCCESS:
+                self.acked.extend(spans)
+            else:
+                self.failed += len(spans)
+        return result
+
+    def shutdown(self):
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

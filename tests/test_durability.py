@@ -14,7 +14,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import otlp
 from otlp import STATUS_ERROR, STATUS_OK, new_span_id, new_trace_id, now_ns, span
@@ -182,36 +182,11 @@ def test_acknowledged_spans_survive_kill9_under_sustained_load(fresh_server):
 
 # --- the real OpenTelemetry SDK exporter ------------------------------------------------------
 
-class Recording(SpanExporter):
-    """Wraps the OTLP/HTTP exporter and keeps the spans whose export returned SUCCESS (which
-    the exporter reports only for a 2xx answer)."""
-
-    def __init__(self, inner: OTLPSpanExporter):
-        self.inner = inner
-        self.lock = threading.Lock()
-        self.acked = []
-        self.failed = 0
-
-    def export(self, spans):
-        result = self.inner.export(spans)
-        with self.lock:
-            if result == SpanExportResult.SUCCESS:
-                self.acked.extend(spans)
-            else:
-                self.failed += len(spans)
-        return result
-
-    def shutdown(self):
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
 
 def test_sdk_exported_spans_survive_kill9(fresh_server):
     srv = fresh_server().start()
     service = otlp.unique("durable-sdk")
-    rec = Recording(OTLPSpanExporter(endpoint=f"{srv.otlp_http}/v1/traces", timeout=30))
+    rec = otlp.Recording(OTLPSpanExporter(endpoint=f"{srv.otlp_http}/v1/traces", timeout=30))
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(BatchSpanProcessor(rec, max_export_batch_size=200, schedule_delay_millis=20))
     tracer = provider.get_tracer("spyglass.tests.durability")

@@ -48,9 +48,9 @@ impl ApiError {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
             ApiError::Store(StoreError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            ApiError::Store(StoreError::Closed | StoreError::DiskFull(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-            }
+            ApiError::Store(
+                StoreError::Closed | StoreError::DiskFull(_) | StoreError::Unavailable(_),
+            ) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Archive(ArchiveError::Format(_) | ArchiveError::Destination(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
@@ -74,9 +74,9 @@ impl ApiError {
                     A::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
                     A::Conflict(_) | A::Disabled => (StatusCode::CONFLICT, "conflict"),
                     A::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-                    A::Store(StoreError::Closed | StoreError::DiskFull(_)) => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-                    }
+                    A::Store(
+                        StoreError::Closed | StoreError::DiskFull(_) | StoreError::Unavailable(_),
+                    ) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                     A::Store(_) | A::Hash(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 }
             }
@@ -109,10 +109,10 @@ impl IntoResponse for ApiError {
                 Some(retry_after_s)
             }
             // The disk is full: nothing was written; retry once space returns.
-            ApiError::Store(StoreError::DiskFull(_))
-            | ApiError::Auth(spyglass_auth::AuthError::Store(StoreError::DiskFull(_))) => {
-                Some(DISK_FULL_RETRY_AFTER_S)
-            }
+            ApiError::Store(StoreError::DiskFull(_) | StoreError::Unavailable(_))
+            | ApiError::Auth(spyglass_auth::AuthError::Store(
+                StoreError::DiskFull(_) | StoreError::Unavailable(_),
+            )) => Some(DISK_FULL_RETRY_AFTER_S),
             _ => None,
         };
         if let Some(s) = retry_after {

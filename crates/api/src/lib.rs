@@ -51,7 +51,13 @@ pub struct AppState {
     pub archive: Arc<routes::archive::ArchiveState>,
     /// One permit per live WebSocket subscriber (`max_live_subscribers`).
     pub live_slots: Arc<tokio::sync::Semaphore>,
+    /// What else `/readyz` checks besides the store (the queue, in the scale-out roles).
+    pub ready_checks: Vec<ReadyCheck>,
 }
+
+/// A dependency `/readyz` checks: `Err` says what is not ready.
+pub type ReadyCheck =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -155,6 +161,15 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .with_state(state)
         .split_for_parts();
     (router, spec)
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`: what the ingest and processor roles serve.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(routes::ops::healthz))
+        .route("/readyz", axum::routing::get(routes::ops::readyz))
+        .route("/metrics", axum::routing::get(routes::ops::metrics))
+        .with_state(state)
 }
 
 /// The API router with `/api/openapi.json` added.

@@ -98,6 +98,24 @@ impl Directory {
         config: AuthConfig,
         data_dir: &Path,
     ) -> Result<Arc<Directory>> {
+        Self::open_with(store, config, Some(data_dir)).await
+    }
+
+    /// [`Directory::open`] for a process that only checks credentials against records another
+    /// process manages (the scale-out ingest and processor roles): it never creates the default
+    /// project or the first admin, so processes starting together cannot each make one.
+    pub async fn open_follower(
+        store: Arc<dyn Store>,
+        config: AuthConfig,
+    ) -> Result<Arc<Directory>> {
+        Self::open_with(store, config, None).await
+    }
+
+    async fn open_with(
+        store: Arc<dyn Store>,
+        config: AuthConfig,
+        data_dir: Option<&Path>,
+    ) -> Result<Arc<Directory>> {
         let mut snapshot = Snapshot::default();
         for r in store.auth_records().await? {
             snapshot.apply(r);
@@ -115,6 +133,9 @@ impl Directory {
             state: RwLock::new(snapshot),
             changes: tokio::sync::Mutex::new(()),
         });
+        let Some(data_dir) = data_dir else {
+            return Ok(dir);
+        };
         if !dir.read().projects.contains_key(DEFAULT_PROJECT) {
             dir.put(AuthRecord::Project(Project {
                 id: DEFAULT_PROJECT.into(),
@@ -127,6 +148,18 @@ impl Directory {
             dir.create_first_admin(data_dir).await?;
         }
         Ok(dir)
+    }
+
+    /// Reads every record again, taking in what other processes changed (the scale-out
+    /// roles share the store): keys created or revoked, accounts, sessions.
+    pub async fn refresh(&self) -> Result<()> {
+        let _g = self.changes.lock().await;
+        let mut snapshot = Snapshot::default();
+        for r in self.store.auth_records().await? {
+            snapshot.apply(r);
+        }
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+        Ok(())
     }
 
     async fn create_first_admin(&self, data_dir: &Path) -> Result<()> {

@@ -88,6 +88,13 @@ impl ReceiverError {
                     grpc: Code::Unavailable,
                     retry_after_secs: Some(5),
                 },
+                PipelineError::Queue {
+                    retry_after_secs, ..
+                } => Mapping {
+                    http: 503,
+                    grpc: Code::Unavailable,
+                    retry_after_secs: Some(*retry_after_secs),
+                },
             },
         }
     }

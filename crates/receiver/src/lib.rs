@@ -8,7 +8,7 @@ pub mod rpc_status;
 pub mod tls;
 
 pub use error::ReceiverError;
-pub use pipeline::{Accepted, Pipeline, PipelineError};
+pub use pipeline::{Accepted, Handoff, HandoffError, Pipeline, PipelineError};
 
 use std::future::Future;
 use std::sync::Arc;

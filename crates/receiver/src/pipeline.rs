@@ -27,6 +27,26 @@ pub enum PipelineError {
     },
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
+    /// The queue of the scale-out roles did not take the spans (nothing was acknowledged).
+    #[error("queue unavailable: {message}; retry after {retry_after_secs}s")]
+    Queue {
+        message: String,
+        retry_after_secs: u64,
+    },
+}
+
+/// Where the ingest role sends normalized spans instead of the engine and the store: the
+/// queue the processors read (Redis Streams). `Ok` means the spans are durable there, and the
+/// request is acknowledged.
+#[async_trait::async_trait]
+pub trait Handoff: Send + Sync + 'static {
+    async fn hand_off(&self, spans: Vec<spyglass_model::Span>) -> Result<(), HandoffError>;
+}
+
+#[derive(Debug)]
+pub struct HandoffError {
+    pub message: String,
+    pub retry_after_secs: u64,
 }
 
 /// What an accepted request did.
@@ -123,6 +143,7 @@ pub struct Pipeline {
     max_in_flight: usize,
     live: broadcast::Sender<Arc<Batch>>,
     metrics: IngestMetrics,
+    handoff: Option<Arc<dyn Handoff>>,
 }
 
 /// A request admitted into the pipeline; holds its share of the in-flight budget.
@@ -163,7 +184,15 @@ impl Pipeline {
             max_in_flight: max_units,
             live,
             metrics: IngestMetrics::new(),
+            handoff: None,
         }
+    }
+
+    /// Sends normalized spans to `handoff` (the ingest role's queue) instead of running the
+    /// engine and writing the store here.
+    pub fn with_handoff(mut self, handoff: Arc<dyn Handoff>) -> Self {
+        self.handoff = Some(handoff);
+        self
     }
 
     pub fn metrics(&self) -> &IngestMetrics {
@@ -248,7 +277,8 @@ impl Pipeline {
         self.export(admission, decoded, project).await
     }
 
-    /// Normalizes, stores durably, then publishes. Returns only after the commit.
+    /// Normalizes, then runs the engine, stores durably and publishes (or hands the spans
+    /// to the queue, in the ingest role). Returns only after the commit.
     pub async fn export(
         &self,
         admission: Admission,
@@ -262,31 +292,31 @@ impl Pipeline {
         for r in decoded.repairs {
             normalized.warn(r);
         }
-        let findings = self.engine.process(&mut normalized.spans);
-        if !findings.is_empty() {
-            self.metrics.findings.inc_by(findings.len() as u64);
-        }
         let n = normalized.spans.len() as u64;
         self.metrics.spans_received.inc_by(n + normalized.rejected);
         self.metrics.spans_rejected.inc_by(normalized.rejected);
         let message = normalized.message();
         let rejected = normalized.rejected;
-        let result = if n > 0 {
-            let batch = Arc::new(Batch {
-                spans: normalized.spans,
-                findings,
-            });
-            self.metrics.spans_in_flight.inc_by(n as i64);
-            let stored = self.store.write(batch.clone()).await;
-            self.metrics.spans_in_flight.dec_by(n as i64);
-            stored.map(|()| {
-                self.metrics.spans_accepted.inc_by(n);
-                // Nobody listening is fine.
-                let _ = self.live.send(batch);
-            })
-        } else {
-            Ok(())
-        };
+        let result =
+            if n > 0 {
+                self.metrics.spans_in_flight.inc_by(n as i64);
+                let r =
+                    match &self.handoff {
+                        Some(handoff) => handoff.hand_off(normalized.spans).await.map_err(|e| {
+                            PipelineError::Queue {
+                                message: e.message,
+                                retry_after_secs: e.retry_after_secs,
+                            }
+                        }),
+                        None => self.commit(normalized.spans).await,
+                    };
+                self.metrics.spans_in_flight.dec_by(n as i64);
+                r.map(|()| {
+                    self.metrics.spans_accepted.inc_by(n);
+                })
+            } else {
+                Ok(())
+            };
         self.metrics
             .request_seconds
             .observe(admission.started.elapsed().as_secs_f64());
@@ -296,5 +326,18 @@ impl Pipeline {
             rejected,
             message,
         })
+    }
+
+    /// The engine, the durable write, then the live stream.
+    async fn commit(&self, mut spans: Vec<spyglass_model::Span>) -> Result<(), PipelineError> {
+        let findings = self.engine.process(&mut spans);
+        if !findings.is_empty() {
+            self.metrics.findings.inc_by(findings.len() as u64);
+        }
+        let batch = Arc::new(Batch { spans, findings });
+        self.store.write(batch.clone()).await?;
+        // Nobody listening is fine.
+        let _ = self.live.send(batch);
+        Ok(())
     }
 }

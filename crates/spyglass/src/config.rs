@@ -14,8 +14,10 @@ use spyglass_engine::security::SecurityConfig;
 use spyglass_engine::tools::ToolsConfig;
 use spyglass_forward::ForwardConfig;
 use spyglass_ingest::Limits;
+use spyglass_queue::QueueConfig;
 use spyglass_receiver::tls::TlsFiles;
 use spyglass_store::RetentionConfig;
+use spyglass_store::clickhouse::ClickHouseConfig;
 use spyglass_store::duckdb::DuckDbConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,8 +48,12 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Log format: "text" or "json".
     pub log_format: String,
+    /// What this process runs: everything, or one scale-out role (docs/self-hosting.md).
+    pub role: Role,
     pub limits: Limits,
     pub store: StoreConfig,
+    /// The Redis Streams queue between the ingest and processor roles.
+    pub queue: QueueConfig,
     /// Price overrides, custom models and deployment aliases (docs/cost.md).
     pub cost: CostConfig,
     /// Detectors, thresholds and masking of stored spans, per project too (docs/security.md).
@@ -75,7 +81,52 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// `duckdb` (embedded, in `data_dir`) or `clickhouse` (`[store.clickhouse]`).
+    pub backend: StoreBackend,
     pub duckdb: DuckDbConfig,
+    pub clickhouse: ClickHouseConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Duckdb,
+    Clickhouse,
+}
+
+impl StoreConfig {
+    /// `--store URL`: `duckdb` for the embedded store, or a ClickHouse URL
+    /// (`clickhouse://USER:PASSWORD@HOST:8123/DB`, `http(s)://...`).
+    pub fn set_url(&mut self, url: &str) -> anyhow::Result<()> {
+        if url == "duckdb" || url.starts_with("duckdb:") {
+            self.backend = StoreBackend::Duckdb;
+            return Ok(());
+        }
+        let c = ClickHouseConfig {
+            url: url.to_string(),
+            ..self.clickhouse.clone()
+        };
+        c.validate().map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+        self.backend = StoreBackend::Clickhouse;
+        self.clickhouse = c;
+        Ok(())
+    }
+}
+
+/// What one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything in one process: receivers, engine, store, API and dashboard.
+    #[default]
+    All,
+    /// OTLP receivers; spans go to the queue (acknowledged once Redis has them).
+    Ingest,
+    /// Reads the queue, runs the engine, writes the store.
+    Processor,
+    /// REST API, WebSocket and dashboard over the store; live spans from the queue.
+    Api,
 }
 
 impl Default for Config {
@@ -91,8 +142,10 @@ impl Default for Config {
             live_backlog_batches: 256,
             cors_allowed_origins: Vec::new(),
             log_format: "text".into(),
+            role: Role::All,
             limits: Limits::default(),
             store: StoreConfig::default(),
+            queue: QueueConfig::default(),
             cost: CostConfig::default(),
             security: SecurityConfig::default(),
             loops: LoopConfig::default(),
@@ -136,6 +189,28 @@ pub struct Overrides {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    /// What this process runs [default: all]
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The store: `duckdb` (embedded, the default) or `clickhouse://USER:PASSWORD@HOST:8123/DB`
+    #[arg(
+        long = "store",
+        env = "SPYGLASS_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    #[serde(skip)]
+    pub store_url: Option<String>,
+    /// The scale-out queue: `redis://HOST:6379` (the ingest, processor and api roles)
+    #[arg(
+        long = "queue",
+        env = "SPYGLASS_QUEUE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    #[serde(skip)]
+    pub queue_url: Option<String>,
 }
 
 /// The top-level keys of [`Config`], for the environment provider.
@@ -150,7 +225,9 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "live_backlog_batches",
     "cors_allowed_origins",
     "log_format",
+    "role",
     "limits",
+    "queue",
     "auth",
     "alerts",
     "tools",
@@ -169,9 +246,20 @@ impl Config {
     /// Defaults, then the file, then `SPYGLASS_*` variables (nested keys with `__`, e.g.
     /// `SPYGLASS_STORE__DUCKDB__MEMORY_LIMIT`), then the command line.
     pub fn load(overrides: &Overrides) -> anyhow::Result<Config> {
-        Self::figment(overrides.config.as_deref(), overrides)
+        let mut cfg: Config = Self::figment(overrides.config.as_deref(), overrides)
             .extract()
-            .map_err(|e| anyhow::anyhow!("configuration: {e}"))
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        if let Some(url) = &overrides.store_url {
+            cfg.store.set_url(url)?;
+        }
+        if let Some(url) = &overrides.queue_url {
+            cfg.queue.url = url.clone();
+        }
+        // Kept out of the URL, the command line and the config file.
+        if let Ok(p) = std::env::var("SPYGLASS_CLICKHOUSE_PASSWORD") {
+            cfg.store.clickhouse.password = Some(p);
+        }
+        Ok(cfg)
     }
 
     fn figment(file: Option<&Path>, overrides: &Overrides) -> Figment {
@@ -184,9 +272,12 @@ impl Config {
         let env = Env::prefixed("SPYGLASS_")
             .filter(|k| {
                 let k = k.as_str().to_ascii_lowercase();
-                TOP_LEVEL_KEYS
-                    .iter()
-                    .any(|t| k == *t || k.starts_with(&format!("{t}__")))
+                // SPYGLASS_STORE and SPYGLASS_QUEUE are URLs (`--store`, `--queue`), not the
+                // tables of those names.
+                TOP_LEVEL_KEYS.iter().any(|t| {
+                    (k == *t && !matches!(*t, "store" | "queue"))
+                        || k.starts_with(&format!("{t}__"))
+                })
             })
             .split("__");
         f.merge(env).merge(Serialized::defaults(overrides))
@@ -254,6 +345,42 @@ mod tests {
             assert_eq!(c.otlp_http_addr.port(), 9999);
             Ok(())
         });
+    }
+
+    #[test]
+    fn roles_store_and_queue_from_the_environment_and_flags() {
+        figment::Jail::expect_with(|jail| {
+            // What deploy/ sets: the URLs are not the [store] and [queue] tables.
+            jail.set_env("SPYGLASS_ROLE", "processor");
+            jail.set_env("SPYGLASS_STORE", "clickhouse://sg@ch:8123/spyglass");
+            jail.set_env("SPYGLASS_QUEUE", "redis://redis:6379");
+            jail.set_env("SPYGLASS_QUEUE__PARTITIONS", "8");
+            jail.set_env("SPYGLASS_CLICKHOUSE_PASSWORD", "pw");
+            let o = Overrides {
+                store_url: Some("clickhouse://sg@ch:8123/spyglass".into()),
+                queue_url: Some("redis://redis:6379".into()),
+                ..Default::default()
+            };
+            let c = Config::load(&o).unwrap();
+            assert_eq!(c.role, Role::Processor);
+            assert_eq!(c.store.backend, StoreBackend::Clickhouse);
+            assert_eq!(c.store.clickhouse.url, "clickhouse://sg@ch:8123/spyglass");
+            assert_eq!(c.store.clickhouse.password.as_deref(), Some("pw"));
+            assert_eq!(
+                (c.queue.url.as_str(), c.queue.partitions),
+                ("redis://redis:6379", 8)
+            );
+            let bad = Overrides {
+                store_url: Some("postgres://x".into()),
+                ..Default::default()
+            };
+            let e = Config::load(&bad).unwrap_err().to_string();
+            assert!(e.contains("--store") && e.contains("unknown scheme"), "{e}");
+            Ok(())
+        });
+        let mut s = StoreConfig::default();
+        s.set_url("duckdb").unwrap();
+        assert_eq!(s.backend, StoreBackend::Duckdb);
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod alerting;
 mod config;
 mod config_audit;
 mod importer;
+mod scaleout;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -1,8 +1,10 @@
 //! `spyglass serve`: wires the stages (store, pipeline, receivers, API) and runs them until
 //! SIGINT/SIGTERM, then drains: listeners stop, in-flight requests finish and are committed,
-//! the store checkpoints.
+//! the store checkpoints. A scale-out role (`--role`) runs its part of them, with the queue
+//! between ingest and processing (crate::scaleout).
 
-use crate::config::Config;
+use crate::config::{Config, Role};
+use crate::scaleout::{Process, QueueHandoff};
 use anyhow::Context;
 use prometheus_client::registry::Registry;
 use spyglass_api::AppState;
@@ -13,7 +15,6 @@ use spyglass_ingest::Normalizer;
 use spyglass_model::DEFAULT_PROJECT;
 use spyglass_receiver::Pipeline;
 use spyglass_store::Store;
-use spyglass_store::duckdb::DuckDbStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -30,17 +31,24 @@ pub async fn serve(
     demo: bool,
     server_log: spyglass_serverlog::ServerLog,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(
-        DuckDbStore::open(&cfg.data_dir, &cfg.store.duckdb)
-            .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
-    );
+    crate::scaleout::check_role(&cfg)?;
+    let role = cfg.role;
+    let receives = matches!(role, Role::All | Role::Ingest);
+    let serves_api = matches!(role, Role::All | Role::Api);
+    let opened = crate::scaleout::open_store(&cfg).await?;
     let mut registry = Registry::default();
-    store.metrics().register(&mut registry);
+    if let crate::scaleout::Opened::DuckDb(s) = &opened {
+        s.metrics().register(&mut registry);
+    }
     // Committed batches for live subscribers and the forwarder. A subscriber that falls this
     // many batches behind skips ahead (and is told): the bound is on what one stalled reader
     // can pin in memory.
     let (live, _) = broadcast::channel(cfg.live_backlog_batches.max(1));
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let dyn_store: Arc<dyn Store> = opened.store();
+    let queue_metrics = spyglass_queue::QueueMetrics::default();
+    if role != Role::All {
+        queue_metrics.register(&mut registry);
+    }
     let engine = Arc::new(
         Engine::new(&EngineConfig {
             cost: cfg.cost.clone(),
@@ -51,20 +59,31 @@ pub async fn serve(
         })
         .context("configuring the engine")?,
     );
-    load_price_overrides(&engine, store.as_ref()).await?;
+    load_price_overrides(&engine, dyn_store.as_ref()).await?;
     tracing::info!(
         prices_as_of = engine.cost.as_of(),
         secret_masking = cfg.security.secret_masking,
         pii_masking = cfg.security.pii_masking,
         "engine ready"
     );
-    let pipeline = Arc::new(Pipeline::new(
+    let mut pipeline = Pipeline::new(
         Normalizer::new(cfg.limits),
         engine.clone(),
         dyn_store.clone(),
         cfg.max_in_flight_bytes,
         live.clone(),
-    ));
+    );
+    let mut ready_checks: Vec<spyglass_api::ReadyCheck> = Vec::new();
+    if role == Role::Ingest {
+        let producer = Arc::new(
+            spyglass_queue::Producer::connect(&cfg.queue)
+                .context("connecting to the queue")?
+                .with_metrics(queue_metrics.clone()),
+        );
+        ready_checks.push(queue_ready(producer.clone()));
+        pipeline = pipeline.with_handoff(Arc::new(QueueHandoff(producer)));
+    }
+    let pipeline = Arc::new(pipeline);
     pipeline.metrics().register(&mut registry);
     // Subscribed before any receiver starts, so every accepted span is forwarded. Its own stop
     // signal comes after the receivers have drained, so their last batches are sent too.
@@ -73,17 +92,28 @@ pub async fn serve(
         .context("configuring [forward]")?;
 
     let tls = cfg.tls.load()?;
-    let grpc = bind(cfg.otlp_grpc_addr, "OTLP/gRPC").await?;
-    let otlp_http = bind(cfg.otlp_http_addr, "OTLP/HTTP").await?;
+    let receivers = if receives {
+        Some((
+            bind(cfg.otlp_grpc_addr, "OTLP/gRPC").await?,
+            bind(cfg.otlp_http_addr, "OTLP/HTTP").await?,
+        ))
+    } else {
+        None
+    };
     let api = bind(cfg.http_addr, "the API").await?;
 
-    crate::config_audit::record(store.as_ref(), DEFAULT_PROJECT, &cfg)
-        .await
-        .context("recording the configuration in the audit log")?;
+    if serves_api {
+        crate::config_audit::record(dyn_store.as_ref(), DEFAULT_PROJECT, &cfg)
+            .await
+            .context("recording the configuration in the audit log")?;
+    }
     cfg.auth.secure_cookie.get_or_insert(tls.is_some());
-    let auth = spyglass_auth::Directory::open(dyn_store.clone(), cfg.auth.clone(), &cfg.data_dir)
-        .await
-        .context("loading projects, keys and users")?;
+    let auth = if serves_api {
+        spyglass_auth::Directory::open(dyn_store.clone(), cfg.auth.clone(), &cfg.data_dir).await
+    } else {
+        spyglass_auth::Directory::open_follower(dyn_store.clone(), cfg.auth.clone()).await
+    }
+    .context("loading projects, keys and users")?;
     if auth.secured() {
         tracing::info!("authentication on: OTLP needs an ingest key, the API a key or a sign-in");
     } else {
@@ -113,22 +143,84 @@ pub async fn serve(
         }
     };
     let max = cfg.max_request_bytes;
-    let grpc_task = tokio::spawn(spyglass_receiver::serve_grpc(
-        grpc,
-        pipeline.clone(),
-        max,
-        auth.clone(),
-        tls.clone(),
-        stopped(),
-    ));
-    let http_task = tokio::spawn(spyglass_receiver::serve_http(
-        otlp_http,
-        pipeline.clone(),
-        max,
-        auth.clone(),
-        tls.clone(),
-        stopped(),
-    ));
+    let consumer_stop = tokio_util::sync::CancellationToken::new();
+    let mut background = Vec::new();
+    let mut receiver_tasks = Vec::new();
+    if let Some((grpc, otlp_http)) = receivers {
+        receiver_tasks.push((
+            "OTLP/gRPC",
+            tokio::spawn({
+                let server = spyglass_receiver::serve_grpc(
+                    grpc,
+                    pipeline.clone(),
+                    max,
+                    auth.clone(),
+                    tls.clone(),
+                    stopped(),
+                );
+                async move { server.await.map_err(|e| e.to_string()) }
+            }),
+        ));
+        receiver_tasks.push((
+            "OTLP/HTTP",
+            tokio::spawn({
+                let server = spyglass_receiver::serve_http(
+                    otlp_http,
+                    pipeline.clone(),
+                    max,
+                    auth.clone(),
+                    tls.clone(),
+                    stopped(),
+                );
+                async move { server.await.map_err(|e| e.to_string()) }
+            }),
+        ));
+    }
+    // The roles share keys, accounts and sessions through the store: each takes in what the
+    // others changed.
+    if role != Role::All {
+        background.push(tokio::spawn(refresh_auth(auth.clone(), stop_rx.clone())));
+    }
+    // The processor: queue → engine → store, publishing what it committed.
+    if role == Role::Processor {
+        let name = format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "processor".into()),
+            std::process::id()
+        );
+        let consumer = spyglass_queue::Consumer::new(&cfg.queue, name)
+            .context("configuring the queue consumer")?
+            .with_metrics(queue_metrics.clone());
+        let handler = Arc::new(Process {
+            engine: engine.clone(),
+            store: dyn_store.clone(),
+            committed: live.clone(),
+            live: spyglass_queue::LivePublisher::new(&cfg.queue)
+                .context("configuring the live stream")?
+                .with_metrics(queue_metrics.clone()),
+        });
+        background.push(tokio::spawn(consumer.run(handler, consumer_stop.clone())));
+        background.push(tokio::spawn(reload_price_overrides(
+            engine.clone(),
+            dyn_store.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    // The api role's live view: what the processors committed, from the live stream.
+    if role == Role::Api {
+        let (cfg_q, tx, stop, m) = (
+            cfg.queue.clone(),
+            live.clone(),
+            consumer_stop.clone(),
+            queue_metrics.clone(),
+        );
+        background.push(tokio::spawn(async move {
+            if let Err(e) = spyglass_queue::LiveReader::run_with_metrics(&cfg_q, tx, stop, m).await
+            {
+                tracing::error!(error = %e, "the live stream reader stopped");
+            }
+        }));
+    }
     let api_metrics = Arc::new(spyglass_api::ApiMetrics::default());
     api_metrics.register(&mut registry);
     let staging_root = cfg.data_dir.join("tmp");
@@ -139,17 +231,24 @@ pub async fn serve(
             cfg.archive.format,
         )),
     };
-    spyglass_store::retention::spawn(
-        dyn_store.clone(),
-        cfg.retention.clone(),
-        Some(Arc::new(spyglass_archive::RetentionHook {
-            archive: archive_to,
-            staging_root: staging_root.clone(),
-        })),
-        stop_rx.clone(),
-    );
+    // Retention and alert evaluation run where the API does (one place per deployment).
+    if serves_api {
+        spyglass_store::retention::spawn(
+            dyn_store.clone(),
+            cfg.retention.clone(),
+            Some(Arc::new(spyglass_archive::RetentionHook {
+                archive: archive_to,
+                staging_root: staging_root.clone(),
+            })),
+            stop_rx.clone(),
+        );
+    }
+    let mut alerts_cfg = cfg.alerts.clone();
+    if !serves_api {
+        alerts_cfg.enabled = false;
+    }
     let alerts = crate::alerting::start(
-        &cfg.alerts,
+        &alerts_cfg,
         dyn_store.clone(),
         &mut registry,
         stop_rx.clone(),
@@ -168,6 +267,7 @@ pub async fn serve(
         retention: Arc::new(cfg.retention.clone()),
         price_changes: Arc::default(),
         live_slots: Arc::new(tokio::sync::Semaphore::new(cfg.max_live_subscribers)),
+        ready_checks,
         archive: Arc::new(ArchiveState {
             config: cfg.archive.clone(),
             staging_root,
@@ -177,7 +277,12 @@ pub async fn serve(
             }),
         }),
     };
-    let mut app = spyglass_api::router(state).layer(spyglass_api::trace_layer());
+    let mut app = if serves_api {
+        spyglass_api::router(state)
+    } else {
+        spyglass_api::ops_router(state)
+    }
+    .layer(spyglass_api::trace_layer());
     if let Some(cors) = spyglass_api::cors(&cfg.cors_allowed_origins).map_err(anyhow::Error::msg)? {
         app = app.layer(cors);
     }
@@ -187,11 +292,12 @@ pub async fn serve(
         async move { spyglass_receiver::serve_router(api, app, tls, stopped).await }
     });
     tracing::info!(
-        otlp_grpc = %cfg.otlp_grpc_addr,
-        otlp_http = %cfg.otlp_http_addr,
+        role = ?role,
+        otlp_grpc = %if receives { cfg.otlp_grpc_addr.to_string() } else { "-".into() },
+        otlp_http = %if receives { cfg.otlp_http_addr.to_string() } else { "-".into() },
         api = %format!("{}://{}", if tls.is_some() { "https" } else { "http" }, cfg.http_addr),
         tls = tls.is_some(),
-        data_dir = %cfg.data_dir.display(),
+        store = ?cfg.store.backend,
         "Spyglass is running"
     );
 
@@ -209,20 +315,23 @@ pub async fn serve(
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
-    let (g, h, a) = tokio::join!(grpc_task, http_task, api_task);
-    if let Ok(Err(e)) = g {
-        tracing::warn!(error = %e, "OTLP/gRPC server ended with an error");
+    for (what, task) in receiver_tasks {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "{what} server ended with an error");
+        }
     }
-    if let Ok(Err(e)) = h {
-        tracing::warn!(error = %e, "OTLP/HTTP server ended with an error");
-    }
-    if let Ok(Err(e)) = a {
+    if let Ok(Err(e)) = api_task.await {
         tracing::warn!(error = %e, "API server ended with an error");
+    }
+    // The processor finishes the entry it is handling (and acknowledges it), then stops.
+    consumer_stop.cancel();
+    for t in background {
+        let _ = t.await;
     }
     let _ = forward_stop.send(true);
     forwarder.join().await;
     drop(pipeline);
-    tokio::task::spawn_blocking(move || store.close()).await?;
+    opened.close().await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -265,6 +374,69 @@ async fn load_demo(pipeline: &Pipeline, project: &str) -> anyhow::Result<u64> {
     Ok(spans)
 }
 
+/// `/readyz` of the ingest role: Redis answers.
+fn queue_ready(producer: Arc<spyglass_queue::Producer>) -> spyglass_api::ReadyCheck {
+    Arc::new(move || {
+        let p = producer.clone();
+        Box::pin(async move {
+            p.ping()
+                .await
+                .map_err(|e| format!("queue unavailable: {e}"))
+        })
+    })
+}
+
+/// Keys and accounts changed by another process are seen by this one within this long.
+const AUTH_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn refresh_auth(auth: Arc<spyglass_auth::Directory>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(AUTH_REFRESH) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = auth.refresh().await {
+            tracing::warn!(error = %e, "reading keys and accounts failed; will retry");
+        }
+    }
+}
+
+/// Price overrides set through an api role reach a processor's engine within this long.
+const PRICE_RELOAD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Keeps a processor's price overrides in step with the store (the api roles change them).
+async fn reload_price_overrides(
+    engine: Arc<Engine>,
+    store: Arc<dyn Store>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PRICE_RELOAD) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match store.price_overrides().await {
+            Ok(stored) => {
+                for (project, json) in stored {
+                    let source = format!("stored overrides of project {project}");
+                    match ProjectCost::from_json(&source, &json) {
+                        Ok(cost) => {
+                            if let Err(e) = engine.cost.set_project_overrides(&project, Some(cost))
+                            {
+                                tracing::warn!(project, error = %e, "stored price overrides not applied");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(project, error = %e, "stored price overrides unreadable")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading price overrides failed; will retry"),
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -290,7 +462,7 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
     use spyglass_engine::cost::Layer;
-    use spyglass_store::duckdb::DuckDbConfig;
+    use spyglass_store::duckdb::{DuckDbConfig, DuckDbStore};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unusable_stored_overrides_stop_the_start_naming_the_project() {

@@ -8,6 +8,9 @@ pub enum StoreError {
     Migration { version: u32, message: String },
     #[error("the store is shutting down")]
     Closed,
+    /// The database server cannot be reached (ClickHouse down or unreachable): retry later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
     #[error("query timed out after {0} ms")]
@@ -53,6 +56,7 @@ impl StoreError {
         match self {
             StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
             StoreError::Closed => StoreError::Closed,
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
             StoreError::Io(e) if e.raw_os_error() == Some(28) => {
                 StoreError::DiskFull(e.to_string())
             }

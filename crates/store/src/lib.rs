@@ -8,9 +8,12 @@
 pub mod analytics;
 pub mod archive;
 pub mod attack;
+pub mod clickhouse;
 pub mod conformance;
 pub mod duckdb;
 mod error;
+mod facets;
+mod guardrails;
 pub mod retention;
 pub mod rollup;
 pub mod sketch;
@@ -136,6 +139,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch durably and atomically; when this returns `Ok`, a crash loses none of
     /// it.
     async fn write(&self, batch: Arc<Batch>) -> Result<()>;
+
+    /// [`Store::write`] for a batch that may be delivered again (a queue entry whose
+    /// acknowledgement was lost, or whose write failed halfway): every delivery with the same
+    /// `key` is stored once. A backend whose writes are atomic needs nothing more than `write`.
+    async fn write_once(&self, batch: Arc<Batch>, key: &str) -> Result<()> {
+        let _ = key;
+        self.write(batch).await
+    }
 
     /// The trace summary and every span (latest versions), in start order.
     async fn trace(

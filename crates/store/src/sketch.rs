@@ -111,6 +111,23 @@ impl Sketch {
         self.merge(&negated);
     }
 
+    /// The zero bucket's count and the other buckets' (index, count), sorted by index.
+    pub fn parts(&self) -> (i64, &[(i16, i64)]) {
+        (self.zero, &self.bins)
+    }
+
+    /// A sketch from [`Sketch::parts`]-shaped counts in any order (repeated buckets add up).
+    pub fn from_parts(zero: i64, bins: impl IntoIterator<Item = (i16, i64)>) -> Sketch {
+        let mut s = Sketch {
+            zero,
+            bins: Vec::new(),
+        };
+        for (b, n) in bins {
+            s.add_bucket(b, n);
+        }
+        s
+    }
+
     pub fn count(&self) -> i64 {
         self.zero + self.bins.iter().map(|(_, n)| n).sum::<i64>()
     }

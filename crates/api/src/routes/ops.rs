@@ -12,18 +12,23 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The store answers queries.
+/// The store answers queries (and the queue, in the scale-out roles).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "ready"), (status = 503, description = "store unavailable")))]
+    responses((status = 200, description = "ready"), (status = 503, description = "store or queue unavailable")))]
 pub async fn readyz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => (
+    if let Err(e) = st.store.ping().await {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("store unavailable: {e}"),
         )
-            .into_response(),
+            .into_response();
     }
+    for check in &st.ready_checks {
+        if let Err(e) = check().await {
+            return (StatusCode::SERVICE_UNAVAILABLE, e).into_response();
+        }
+    }
+    (StatusCode::OK, "ready").into_response()
 }
 
 /// Prometheus text exposition of the server's own metrics.

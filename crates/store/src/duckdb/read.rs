@@ -3,6 +3,7 @@
 //! a large table (spans arrive roughly in time order); versions resolve to the latest.
 
 use super::arrow::uuid_text;
+use crate::facets::MAX_FACET_VALUES;
 use crate::{Result, StoreError};
 use duckdb::types::ToSql;
 use duckdb::{Connection, Row};
@@ -888,9 +889,6 @@ pub fn facets(
     Ok(facets)
 }
 
-/// Values listed per facet, most frequent first.
-const MAX_FACET_VALUES: usize = 200;
-
 const FINDING_COLS: &str = "id, replace(trace_id::VARCHAR, '-', ''), span_id, span_name, span_kind, service_name, \
     agent_name, session_id, user_id, time_ns, received_ns, category, detector, severity, score, field, key, \
     start_offset, end_offset, evidence, vector, encoding";
@@ -1088,42 +1086,7 @@ pub fn finding_counts(
             r.get::<_, i64>(2)?,
         ))
     })?;
-    let mut out = FindingCounts::default();
-    let name = |column: &'static str, v: &str, f: fn(u8) -> Option<&'static str>| {
-        v.parse::<u8>()
-            .ok()
-            .and_then(f)
-            .map(str::to_string)
-            .ok_or_else(|| corrupt(column, v))
-    };
-    for row in rows {
-        let (f, v, count) = row?;
-        let v = v.unwrap_or_default();
-        match f.as_str() {
-            "total" => out.total = count,
-            "traces" => out.traces = count,
-            "severity" => out.by_severity.push(FacetValue {
-                value: name("severity", &v, |c| {
-                    Severity::from_code(c).map(Severity::as_str)
-                })?,
-                count,
-            }),
-            "category" => out.by_category.push(FacetValue {
-                value: name("category", &v, |c| {
-                    Category::from_code(c).map(Category::as_str)
-                })?,
-                count,
-            }),
-            "detector" if out.by_detector.len() < MAX_FACET_VALUES => {
-                out.by_detector.push(FacetValue { value: v, count })
-            }
-            "agent" if out.by_agent.len() < MAX_FACET_VALUES => {
-                out.by_agent.push(FacetValue { value: v, count })
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
+    crate::facets::finding_counts_of(rows.collect::<duckdb::Result<Vec<_>>>()?)
 }
 
 #[cfg(test)]
