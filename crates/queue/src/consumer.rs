@@ -28,8 +28,10 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// What a processor does with the spans of one entry: run the engine, write to the store.
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
-    /// `key` is "<partition>:<entry id>", stable across redeliveries (use it as an idempotency
-    /// token). An error is logged and the same entry is handled again after a backoff.
+    /// The spans of the entries of one read, in stream order. `key` names them:
+    /// `<partition>:<entry id>` for one entry, `<partition>:<first id>..<last id>` for several;
+    /// a redelivery of the same entries has the same key (use it as an idempotency token). An
+    /// error is logged and the same entries are handled again after a backoff.
     async fn handle(&self, partition: u32, key: &str, spans: Vec<Span>)
     -> Result<(), HandlerError>;
 
@@ -372,10 +374,10 @@ impl Partition {
                     continue;
                 }
             };
-            for entry in entries {
-                if let Some(exit) = self.process(entry).await {
-                    return exit;
-                }
+            if !entries.is_empty()
+                && let Some(exit) = self.process(entries).await
+            {
+                return exit;
             }
         }
     }
@@ -449,39 +451,60 @@ impl Partition {
             .unwrap_or_default())
     }
 
-    /// Handles one entry to the end (acknowledged or dead-lettered); `Some` when the
-    /// partition must stop instead.
-    async fn process(&mut self, entry: StreamId) -> Option<Exit> {
-        let key = format!("{}:{}", self.p, entry.id);
-        let data: Option<&[u8]> = match entry.map.get("d") {
-            Some(Value::BulkString(b)) => Some(b),
-            _ => None,
-        };
-        let decoded = match data {
-            Some(d) => decode_spans(d).map_err(|e| e.to_string()),
-            None => Err("entry has no `d` field".to_string()),
-        };
-        let spans = match decoded {
-            Ok(s) => s,
-            Err(error) => {
-                tracing::error!(partition = self.p, key, %error, "undecodable entry; moving it to the dead-letter stream");
-                let data = data.unwrap_or_default().to_vec();
-                return self
-                    .retry_redis("dead-letter", |me| {
-                        Box::pin(me.dead_letter(entry.id.clone(), error.clone(), data.clone()))
-                    })
-                    .await
-                    .or_else(|| {
-                        self.ctx.metrics.dead_lettered.inc();
-                        None
-                    });
+    /// Handles the entries of one read (or one claim) to the end, as one batch: undecodable
+    /// ones are dead-lettered, the rest are handed over together and then acknowledged
+    /// together; `Some` when the partition must stop instead. One batch rather than one call
+    /// per entry because the store wants large inserts (ClickHouse makes a part per insert).
+    /// The batch's key names its first and last entry: a redelivery claims exactly the
+    /// entries the failed consumer had read and not acknowledged (it reads again only after
+    /// acknowledging), so it makes the same batch under the same key.
+    async fn process(&mut self, entries: Vec<StreamId>) -> Option<Exit> {
+        let mut good: Vec<(String, Vec<u8>)> = Vec::with_capacity(entries.len());
+        let mut spans = Vec::new();
+        for entry in entries {
+            let data: Option<&[u8]> = match entry.map.get("d") {
+                Some(Value::BulkString(b)) => Some(b),
+                _ => None,
+            };
+            let decoded = match data {
+                Some(d) => decode_spans(d).map_err(|e| e.to_string()),
+                None => Err("entry has no `d` field".to_string()),
+            };
+            match decoded {
+                Ok(s) => {
+                    spans.extend(s);
+                    good.push((entry.id.clone(), data.unwrap_or_default().to_vec()));
+                }
+                Err(error) => {
+                    let key = format!("{}:{}", self.p, entry.id);
+                    tracing::error!(partition = self.p, key, %error, "undecodable entry; moving it to the dead-letter stream");
+                    let data = data.unwrap_or_default().to_vec();
+                    let id = entry.id.clone();
+                    if let Some(exit) = self
+                        .retry_redis("dead-letter", |me| {
+                            Box::pin(me.dead_letter(id.clone(), error.clone(), data.clone()))
+                        })
+                        .await
+                    {
+                        return Some(exit);
+                    }
+                    self.ctx.metrics.dead_lettered.inc();
+                }
             }
+        }
+        let (Some((first, _)), Some((last, _))) = (good.first(), good.last()) else {
+            return None;
+        };
+        let key = if first == last {
+            format!("{}:{first}", self.p)
+        } else {
+            format!("{}:{first}..{last}", self.p)
         };
         let n = spans.len() as u64;
         let mut spans = Some(spans);
         let mut backoff = MIN_BACKOFF;
         loop {
-            // Never hand an entry over after the lease is gone: another consumer may have it.
+            // Never hand entries over after the lease is gone: another consumer may have them.
             let (lk, me, lease_ms) = (
                 self.lease_key.clone(),
                 self.ctx.name.clone(),
@@ -508,16 +531,19 @@ impl Partition {
                     continue;
                 }
             }
-            // Retries decode again rather than keep a copy of every in-flight entry.
+            // Retries decode again rather than keep a copy of every span in flight.
             let batch = match spans.take() {
                 Some(s) => s,
-                None => decode_spans(data.unwrap_or_default()).unwrap_or_default(),
+                None => good
+                    .iter()
+                    .flat_map(|(_, d)| decode_spans(d).unwrap_or_default())
+                    .collect(),
             };
             match self.ctx.handler.handle(self.p, &key, batch).await {
                 Ok(()) => break,
                 Err(error) => {
                     self.ctx.metrics.handler_failures.inc();
-                    tracing::warn!(partition = self.p, key, %error, retry_in_ms = backoff.as_millis() as u64, "handler failed; retrying the entry");
+                    tracing::warn!(partition = self.p, key, %error, retry_in_ms = backoff.as_millis() as u64, "handler failed; retrying the entries");
                     if !pause(&self.stop, backoff).await {
                         return Some(Exit::Stopped);
                     }
@@ -525,12 +551,12 @@ impl Partition {
                 }
             }
         }
-        let id = entry.id.clone();
+        let ids: Vec<String> = good.iter().map(|(id, _)| id.clone()).collect();
         let r = self
-            .retry_redis("acknowledge", |me| Box::pin(me.ack(id.clone())))
+            .retry_redis("acknowledge", |me| Box::pin(me.ack(ids.clone())))
             .await;
         if r.is_none() {
-            self.ctx.metrics.entries_handled.inc();
+            self.ctx.metrics.entries_handled.inc_by(ids.len() as u64);
             self.ctx.metrics.spans_handled.inc_by(n);
         }
         r
@@ -561,17 +587,17 @@ impl Partition {
 
     /// Acknowledged entries are not needed again: deleting them keeps the stream's memory
     /// to what is still unprocessed.
-    async fn ack(&mut self, id: String) -> RedisResult<()> {
+    async fn ack(&mut self, ids: Vec<String>) -> RedisResult<()> {
         let (stream, group) = (self.stream.clone(), self.ctx.cfg.group.clone());
         let c = self.conn().await?;
         redis::pipe()
             .cmd("XACK")
             .arg(&stream)
             .arg(&group)
-            .arg(&id)
+            .arg(&ids)
             .cmd("XDEL")
             .arg(&stream)
-            .arg(&id)
+            .arg(&ids)
             .exec_async(c)
             .await
     }

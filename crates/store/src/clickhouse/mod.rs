@@ -7,8 +7,8 @@
 //! back, the batch is folded in, and what changed is inserted. Per-trace state is not cached
 //! across batches, because another processor may have written the trace since (the queue
 //! gives each trace to one processor at a time, but ownership moves). A batch from the queue
-//! is written with its entry's key as the insert token, and the spans go last, so a batch
-//! redelivered after a failure at any point is stored once (see `write`).
+//! is written with its key (its entries' ids) as the insert token, and the spans go last, so
+//! a batch redelivered after a failure at any point is stored once (see `write`).
 
 mod admin;
 mod analytics;

@@ -2,8 +2,8 @@
 //! touches (their summary state), fold the batch in, and insert what changed: findings,
 //! links, rollup deltas, agent-version deltas, new summary versions, and the spans last.
 //!
-//! Redeliveries: a batch from the queue is written with its entry's key as the token of every
-//! insert (with the table's name), and the tables keep a window of tokens. Because the spans go
+//! Redeliveries: a batch from the queue is written with its key (its entries' ids) as the
+//! token of every insert (with the table's name), and the tables keep a window of tokens. Because the spans go
 //! last, a batch that failed anywhere before them is delivered again against the same stored
 //! state (its partition's later entries wait behind it), so it derives the same rows, and
 //! whatever of them was already inserted is dropped as a duplicate. A batch whose spans were
