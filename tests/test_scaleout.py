@@ -259,6 +259,14 @@ def test_roles_end_to_end_with_both_exporters_and_live(cluster):
     grpc_provider.shutdown()
 
 
+def refused(srv: Server) -> float:
+    """Requests the ingest role refused because the queue was unavailable."""
+    for line in srv.get("/metrics").text.splitlines():
+        if line.startswith("spyglass_queue_enqueue_unavailable_total"):
+            return float(line.split()[-1])
+    raise AssertionError("no spyglass_queue_enqueue_unavailable_total metric")
+
+
 def test_redis_down_means_503_then_recovery_and_nothing_lost(cluster):
     cluster.role("processor")
     ingest = cluster.role("ingest")
@@ -276,11 +284,13 @@ def test_redis_down_means_503_then_recovery_and_nothing_lost(cluster):
     assert time.time() - started < 10
     assert ingest.get("/readyz").status_code == 503
 
-    # The SDK keeps sending: its exporter retries the 503s until Redis is back.
+    # The SDK keeps sending: its exporter is refused (503) and retries until Redis is back.
+    refused_before = refused(ingest)
     provider, tr, rec = tracer(HttpExporter(endpoint=f"{ingest.otlp_http}/v1/traces", timeout=60), service)
     sender = threading.Thread(target=agent_runs, args=(tr, 30, "outage"), kwargs={"pause": 0.05})
     sender.start()
     time.sleep(2)
+    assert refused(ingest) > refused_before, "the exporter was never refused while Redis was down"
     cluster.redis.start()
     sender.join()
     assert provider.force_flush(60000)
