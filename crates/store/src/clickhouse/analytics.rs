@@ -8,8 +8,8 @@
 //! them (`GROUP BY` + `sum`, latency buckets through `sumMap`); span versions resolve with
 //! `LATEST_SPAN`, trace summaries to their highest version.
 
-use super::client::Ch;
-use super::rows::LATEST_SPAN;
+use super::client::{Ch, Filter};
+use super::rows::{LATEST_SPAN, latest_summaries};
 use crate::analytics::{self as shared, BucketRow};
 use crate::attack::{EvFinding, EvSpan, TraceEvidence};
 use crate::guardrails::{Check, aggregate};
@@ -28,41 +28,6 @@ use spyglass_model::finding::{Category, Severity, Vector};
 use spyglass_model::topology::{AgentVersion, Guardrail};
 use spyglass_model::{SpanId, SpanKind, Status, TraceId};
 use std::collections::HashMap;
-
-/// A query's conditions, with the strings they bind (in the order of their `?`).
-#[derive(Default)]
-struct Where {
-    conds: Vec<String>,
-    binds: Vec<String>,
-}
-
-impl Where {
-    /// A condition without a bound value (integers are formatted in).
-    fn add(&mut self, cond: impl Into<String>) {
-        self.conds.push(cond.into());
-    }
-
-    /// A condition with one `?`, bound to `v`.
-    fn eq(&mut self, col: &str, v: &str) {
-        self.conds.push(format!("{col} = ?"));
-        self.binds.push(v.to_string());
-    }
-
-    fn sql(&self) -> String {
-        if self.conds.is_empty() {
-            "1".into()
-        } else {
-            self.conds.join(" AND ")
-        }
-    }
-
-    fn bind(&self, mut q: clickhouse::query::Query) -> clickhouse::query::Query {
-        for b in &self.binds {
-            q = q.bind(b.as_str());
-        }
-        q
-    }
-}
 
 /// The label of a group, as `Nullable(String)`.
 fn group_expr(g: Option<GroupBy>) -> String {
@@ -146,11 +111,11 @@ struct Bucket {
     m: Measures,
 }
 
-fn rollup_filter(project: &str, from_ns: i64, to_ns: i64, filter: &AnalyticsFilter) -> Where {
-    let mut w = Where::default();
+fn rollup_filter(project: &str, from_ns: i64, to_ns: i64, filter: &AnalyticsFilter) -> Filter {
+    let mut w = Filter::default();
     w.eq("project_id", project);
-    w.add(format!("minute_ns >= {from_ns}"));
-    w.add(format!("minute_ns < {to_ns}"));
+    w.add(format!("minute_ns >= {from_ns}"), []);
+    w.add(format!("minute_ns < {to_ns}"), []);
     for (col, v) in [
         ("service_name", &filter.service),
         ("agent_name", &filter.agent),
@@ -162,7 +127,7 @@ fn rollup_filter(project: &str, from_ns: i64, to_ns: i64, filter: &AnalyticsFilt
         }
     }
     if let Some(k) = filter.kind {
-        w.add(format!("kind = {}", k.code()));
+        w.add(format!("kind = {}", k.code()), []);
     }
     w
 }
@@ -210,12 +175,11 @@ async fn bucket_rows(
 /// The latest summary of every trace that has a version overlapping `[from_ns, to_ns)`
 /// (binds the project twice); the caller keeps those whose latest version started in the
 /// range. Summaries are versioned and merged lazily: a stale version must not be read.
-fn latest_summaries(from_ns: i64, to_ns: i64) -> String {
-    format!(
-        "(SELECT * FROM trace_summaries WHERE project_id = ? AND trace_id IN \
-         (SELECT trace_id FROM trace_summaries WHERE project_id = ? AND max_start_ns >= {from_ns} \
-         AND start_ns < {to_ns}) ORDER BY version DESC LIMIT 1 BY trace_id)"
-    )
+fn summaries_overlapping(from_ns: i64, to_ns: i64) -> String {
+    latest_summaries(&format!(
+        "project_id = ? AND trace_id IN (SELECT trace_id FROM trace_summaries \
+         WHERE project_id = ? AND max_start_ns >= {from_ns} AND start_ns < {to_ns})"
+    ))
 }
 
 /// `round(cost_usd * 1e9)` half away from zero (as Rust and DuckDB round; ClickHouse rounds
@@ -234,10 +198,10 @@ async fn user_bucket_rows(
     group: Option<GroupBy>,
     user: Option<&str>,
 ) -> Result<Vec<BucketRow>> {
-    let mut w = Where::default();
-    w.add(format!("start_ns >= {from_ns}"));
-    w.add(format!("start_ns < {to_ns}"));
-    w.add(format!("max_start_ns >= {from_ns}"));
+    let mut w = Filter::default();
+    w.add(format!("start_ns >= {from_ns}"), []);
+    w.add(format!("start_ns < {to_ns}"), []);
+    w.add(format!("max_start_ns >= {from_ns}"), []);
     if let Some(u) = user {
         w.eq("user_id", u);
     }
@@ -251,7 +215,7 @@ async fn user_bucket_rows(
          FROM {} WHERE {} GROUP BY b, g",
         bucket_expr("start_ns", interval_ns),
         group_expr(group),
-        latest_summaries(from_ns, to_ns),
+        summaries_overlapping(from_ns, to_ns),
         w.sql()
     );
     let q = w.bind(ch.read(&sql).bind(project).bind(project));
@@ -284,12 +248,12 @@ async fn finding_bucket_rows(
     group: Option<GroupBy>,
     filter: &AnalyticsFilter,
 ) -> Result<Vec<BucketRow>> {
-    let mut w = Where::default();
+    let mut w = Filter::default();
     w.eq("project_id", project);
-    w.add(format!("time_ns >= {from_ns}"));
-    w.add(format!("time_ns < {to_ns}"));
+    w.add(format!("time_ns >= {from_ns}"), []);
+    w.add(format!("time_ns < {to_ns}"), []);
     if let Some(s) = filter.min_severity {
-        w.add(format!("severity >= {}", s.code()));
+        w.add(format!("severity >= {}", s.code()), []);
     }
     if let Some(a) = &filter.agent {
         w.eq("agent_name", a);
@@ -371,7 +335,7 @@ async fn top_traces(
          duration_ns FROM {} WHERE start_ns >= {from_ns} AND start_ns < {to_ns} \
          AND max_start_ns >= {from_ns} \
          ORDER BY cost_usd DESC NULLS LAST, duration_ns DESC NULLS LAST LIMIT {limit}",
-        latest_summaries(from_ns, to_ns),
+        summaries_overlapping(from_ns, to_ns),
     );
     let rows = ch
         .fetch::<TopTrace>(ch.read(&sql).bind(project).bind(project))
@@ -428,11 +392,11 @@ async fn usage_rows(
         UsageBy::Session => "session_id",
     };
     let (from, to) = (from_ns.unwrap_or(i64::MIN), to_ns.unwrap_or(i64::MAX));
-    let mut w = Where::default();
-    w.add(format!("{col} IS NOT NULL"));
-    w.add(format!("start_ns >= {from}"));
-    w.add(format!("start_ns < {to}"));
-    w.add(format!("max_start_ns >= {from}"));
+    let mut w = Filter::default();
+    w.add(format!("{col} IS NOT NULL"), []);
+    w.add(format!("start_ns >= {from}"), []);
+    w.add(format!("start_ns < {to}"), []);
+    w.add(format!("max_start_ns >= {from}"), []);
     if let Some(k) = key {
         w.eq(col, k);
     }
@@ -448,7 +412,7 @@ async fn usage_rows(
          sum(cost_usd) AS c, min(start_ns), max(coalesce(end_ns, start_ns)), {sessions} \
          FROM {} WHERE {} GROUP BY k \
          ORDER BY c DESC NULLS LAST, n DESC, k LIMIT {limit} OFFSET {offset}",
-        latest_summaries(from, to),
+        summaries_overlapping(from, to),
         w.sql()
     );
     let q = w.bind(ch.read(&sql).bind(project).bind(project));

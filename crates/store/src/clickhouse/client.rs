@@ -156,6 +156,50 @@ pub(super) fn error(e: clickhouse::error::Error) -> StoreError {
     }
 }
 
+/// A query's conditions, joined with AND, with the strings their `?`s bind, in order.
+/// Integers are formatted into the conditions; strings are always bound.
+#[derive(Default)]
+pub(super) struct Filter {
+    pub clauses: Vec<String>,
+    pub params: Vec<String>,
+}
+
+impl Filter {
+    pub fn add(&mut self, clause: impl Into<String>, params: impl IntoIterator<Item = String>) {
+        self.clauses.push(clause.into());
+        self.params.extend(params);
+    }
+
+    /// `col = ?`, bound to `v`.
+    pub fn eq(&mut self, col: &str, v: &str) {
+        self.add(format!("{col} = ?"), [v.to_string()]);
+    }
+
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    /// Binds the parameters to `q`, after whatever `q` already bound.
+    pub fn bind(&self, q: clickhouse::query::Query) -> clickhouse::query::Query {
+        bind_all(q, &self.params)
+    }
+}
+
+/// Binds `params` to the query's placeholders in order.
+pub(super) fn bind_all(
+    mut q: clickhouse::query::Query,
+    params: &[String],
+) -> clickhouse::query::Query {
+    for p in params {
+        q = q.bind(p.as_str());
+    }
+    q
+}
+
 /// Ids (integers) as an SQL list for `IN (...)`. Each is quoted: a bare literal above
 /// `u64::MAX` is read as a Float64 and never equals a UInt128, while a quoted one converts
 /// exactly. Numbers, so nothing to escape.

@@ -2,9 +2,10 @@
 //! project; span versions resolve to the latest (`LATEST_SPAN`), summaries to their highest
 //! version.
 
-use super::client::{Ch, trace_lit};
+use super::client::{Ch, Filter, bind_all, trace_lit};
 use super::rows::{
     FINDING_COLUMNS, FindingRow, LATEST_SPAN, SPAN_COLUMNS, SUMMARY_COLUMNS, SpanRow, SummaryRow,
+    latest_summaries,
 };
 use crate::Result;
 use crate::facets::MAX_FACET_VALUES;
@@ -25,34 +26,6 @@ fn float_lit(x: f64) -> String {
 }
 
 /// A WHERE clause; its `?` placeholders take `params` (strings) in order.
-#[derive(Default)]
-struct Filter {
-    clauses: Vec<String>,
-    params: Vec<String>,
-}
-
-impl Filter {
-    fn add(&mut self, clause: impl Into<String>, params: impl IntoIterator<Item = String>) {
-        self.clauses.push(clause.into());
-        self.params.extend(params);
-    }
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            "1".into()
-        } else {
-            self.clauses.join(" AND ")
-        }
-    }
-}
-
-/// Binds `params` to the query's placeholders in order.
-fn bind_all(mut q: clickhouse::query::Query, params: &[String]) -> clickhouse::query::Query {
-    for p in params {
-        q = q.bind(p.as_str());
-    }
-    q
-}
-
 /// Spans that started at or after `from` (both columns: `start_ns` is exact, `start_time` is
 /// in the sort key).
 fn span_start_from(from: Option<i64>) -> String {
@@ -63,16 +36,6 @@ fn span_start_from(from: Option<i64>) -> String {
         Some(v) => format!(" AND start_ns >= {v}"),
         None => String::new(),
     }
-}
-
-/// The latest version of each trace summary among the rows `inner` selects. As in the DuckDB
-/// store, `inner` must only narrow by conditions that every older version also meets when the
-/// latest does (project, `max_start_ns >= x`, `start_ns <= x`).
-fn latest_summaries(inner: &str) -> String {
-    format!(
-        "(SELECT * FROM trace_summaries WHERE {inner} ORDER BY trace_id, version DESC \
-         LIMIT 1 BY trace_id)"
-    )
 }
 
 /// The latest summary of a trace.

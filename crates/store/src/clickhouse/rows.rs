@@ -288,6 +288,16 @@ pub const SUMMARY_COLUMNS: &str = "trace_id, root_span_id, name, service_name, s
     user_id, environment, agents, services, models, tools, kinds, input_preview, output_preview, \
     last_received_ns";
 
+/// The latest version of each trace summary among the rows `inner` selects. As in the DuckDB
+/// store, `inner` must only narrow by conditions that every older version also meets when the
+/// latest does (project, `max_start_ns >= x`, `start_ns <= x`).
+pub(super) fn latest_summaries(inner: &str) -> String {
+    format!(
+        "(SELECT * FROM trace_summaries WHERE {inner} ORDER BY trace_id, version DESC \
+         LIMIT 1 BY trace_id)"
+    )
+}
+
 /// A trace summary as read back.
 #[derive(Debug, Row, Deserialize)]
 pub struct SummaryRow {
