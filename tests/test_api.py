@@ -351,6 +351,24 @@ def test_trace_summary_and_depth_first_tree(server):
     assert by["b1-tool"]["tool_name"] == "search"
     assert same_instant(by["b-llm"]["start_time"], t0 + 30 * MS)
 
+    # The outline is the same tree as columns (the dashboard's trace view reads it).
+    outline = server.get_json(f"/api/v1/traces/{tid}/outline")
+    assert outline["trace"] == t and outline["findings"] == body["findings"]
+    c = outline["spans"]
+    text = lambda col, i: c["strings"][c[col][i]] if col in c else None
+    assert c["count"] == len(rows) and c["base_ns"] == t0
+    for i, r in enumerate(rows):
+        assert c["span_id"][i] == r["span_id"] and c["depth"][i] == r["depth"]
+        parent = c["parent"][i]
+        assert (c["span_id"][parent] if parent >= 0 else None) == r["parent_span_id"]
+        assert c["base_ns"] + c["start_ns"][i] == r["start_ns"] and c["duration_ns"][i] == r["duration_ns"]
+        for col in ("name", "kind", "status", "status_message", "agent_name", "tool_name", "model"):
+            assert text(col, i) == r[col], (col, i)
+        assert c["input_tokens"][i] == r["tokens"]["input"] and c["cost_usd"][i] == r["cost_usd"]
+    # Columns that are null for every span are left out.
+    assert "cache_read_tokens" not in c and "reasoning_tokens" not in c
+    assert server.get(f"/api/v1/traces/{new_trace_id()}/outline").status_code == 404
+
 
 def test_span_endpoint_returns_the_canonical_span(server):
     svc = otlp.unique("span")

@@ -189,6 +189,7 @@ def fill(path: str, ids: dict, keys: dict) -> str:
 # added without an entry here fails `test_every_route_with_another_projects_ids_answers_404`.
 PROJECT_ROUTES_WITH_IDS = {
     ("get", "/api/v1/traces/{trace_id}"): {},
+    ("get", "/api/v1/traces/{trace_id}/outline"): {},
     ("delete", "/api/v1/traces/{trace_id}"): {},
     ("get", "/api/v1/traces/{trace_id}/spans/{span_id}"): {},
     ("get", "/api/v1/traces/{trace_id}/export"): {},

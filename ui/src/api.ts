@@ -1,7 +1,9 @@
 // Types and fetchers for the parts of the Spyglass REST API the dashboard reads
 // (see /api/openapi.json for the full contract).
 
-import { isAuthPath, sessionHeaders, type Me, type ProjectView, type Role, type SessionState } from "./auth/session";
+import { isAuthPath, PROJECT_HEADER, sessionHeaders, type Me, type ProjectView, type Role, type SessionState } from "./auth/session";
+
+import { decodeColumns, type SpanColumns } from "./trace/columns";
 
 export type { Me, ProjectView, Role } from "./auth/session";
 
@@ -89,9 +91,19 @@ export interface Finding {
   time: string;
 }
 
+/** `GET /api/v1/traces/{id}/outline`. */
+export interface TraceOutline {
+  trace: TraceSummary;
+  spans: SpanColumns;
+  findings: Finding[];
+}
+
+/** A trace with its spans in tree order (depth first, children by start time). */
 export interface TraceTree {
   trace: TraceSummary;
   spans: SpanRow[];
+  /** Each span's depth in the tree. */
+  depth: number[];
   findings: Finding[];
 }
 
@@ -187,7 +199,17 @@ async function send<T>(method: string, path: string, body?: unknown): Promise<T>
 
 export const api = {
   traces: (params: URLSearchParams) => get<Page<TraceSummary>>("/api/v1/traces", params),
-  trace: (id: string) => get<TraceTree>(`/api/v1/traces/${id}`),
+  /** The trace's tree, fetched as columns (compact for large traces) and decoded to rows;
+   * `project` names the project explicitly (before the session knows it: see prefetch.ts). */
+  trace: async (id: string, project: string | null = session.project): Promise<TraceTree> => {
+    const headers: Record<string, string> = project ? { [PROJECT_HEADER]: project } : {};
+    const o = (await (await request(`/api/v1/traces/${id}/outline`, { headers })).json()) as TraceOutline;
+    // User Timing marks: where a slow trace view spends its time shows in the browser's tools.
+    performance.mark("trace:parsed");
+    const spans = decodeColumns(o.spans, o.trace.trace_id);
+    performance.mark("trace:decoded");
+    return { trace: o.trace, spans, depth: o.spans.depth, findings: o.findings };
+  },
   span: (traceId: string, spanId: string) =>
     get<SpanDetail>(`/api/v1/traces/${traceId}/spans/${spanId}`),
   findings: (params: URLSearchParams) => get<Page<Finding>>("/api/v1/findings", params),

@@ -1,9 +1,11 @@
-import React from "react";
-import ReactDOM from "react-dom/client";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { BrowserRouter } from "react-router-dom";
-import { App } from "./App";
+// The entry: small on purpose. It starts fetching the trace a trace's address shows, then
+// loads the app (React and every page, most of the bundle's evaluation time), so the two
+// overlap instead of the fetch waiting for the app to start.
+
+import { QueryClient } from "@tanstack/react-query";
+import { rememberedProject } from "./auth/session";
 import { applyInitialTheme } from "./theme";
+import { prefetchTrace } from "./trace/prefetch";
 import "./styles.css";
 
 applyInitialTheme();
@@ -13,12 +15,6 @@ const queryClient = new QueryClient({
   defaultOptions: { queries: { staleTime: 5_000, retry: 1, refetchOnWindowFocus: true } },
 });
 
-ReactDOM.createRoot(document.getElementById("root")!).render(
-  <React.StrictMode>
-    <QueryClientProvider client={queryClient}>
-      <BrowserRouter>
-        <App />
-      </BrowserRouter>
-    </QueryClientProvider>
-  </React.StrictMode>,
-);
+prefetchTrace(queryClient, window.location.pathname, rememberedProject());
+
+void import("./root").then(({ render }) => render(queryClient));

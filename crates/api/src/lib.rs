@@ -5,6 +5,7 @@ pub mod access;
 pub mod error;
 mod headers;
 mod metrics;
+mod outline;
 pub mod params;
 pub mod routes;
 mod unrouted;
@@ -92,6 +93,7 @@ pub fn router_and_spec(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             routes::traces::get_trace,
             routes::lifecycle::delete_trace
         ))
+        .routes(routes!(routes::traces::get_trace_outline))
         .routes(routes!(routes::traces::get_span))
         .routes(routes!(routes::traces::export_trace))
         .routes(routes!(routes::sessions::list_sessions))

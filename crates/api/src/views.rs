@@ -46,6 +46,15 @@ pub struct TraceTreeView {
     pub findings: Vec<crate::routes::findings::FindingView>,
 }
 
+/// A trace and its span tree as columns (see [`SpanColumns`]).
+#[derive(Serialize, ToSchema)]
+pub struct TraceOutlineView {
+    pub trace: TraceView,
+    pub spans: crate::outline::SpanColumns,
+    /// Security findings on the trace's spans (each names its `span_id`), newest first.
+    pub findings: Vec<crate::routes::findings::FindingView>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SpanView {
     #[serde(flatten)]

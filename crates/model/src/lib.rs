@@ -61,7 +61,7 @@ pub use span::{
 };
 pub use trace::{
     FacetValue, Facets, SessionDetail, SessionSummary, SpanOutline, TraceDetail, TraceSummary,
-    TreeRow, build_tree,
+    TreeRow, TreeShape, build_tree, tree_shape,
 };
 
 /// The project of the single-project local mode (no API keys configured).

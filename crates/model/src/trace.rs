@@ -104,59 +104,104 @@ impl From<&Span> for SpanOutline {
     }
 }
 
-/// Flattens spans into tree order. Spans whose parent is missing (not arrived yet, or in
-/// another trace) are roots, so nothing is hidden; a parent cycle from bad ids is broken by
-/// visiting each span once. Children and roots are ordered by start time.
-pub fn build_tree(spans: &[Span]) -> Vec<TreeRow> {
+/// The shape of a span forest: the order its rows are drawn in, and each span's depth and
+/// tree parent. Indexes are into the spans the shape was made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeShape {
+    /// Depth first; children, and roots, by start time then span id.
+    pub order: Vec<usize>,
+    pub depth: Vec<u32>,
+    /// The parent in the tree: `None` for a root, which is a span without a parent, one whose
+    /// parent is not among the spans, or one where a parent cycle was broken.
+    pub parent: Vec<Option<usize>>,
+    pub child_count: Vec<u32>,
+}
+
+/// Spans whose parent is missing (not arrived yet, or in another trace) are roots, so nothing
+/// is hidden; a parent cycle from bad ids is broken by visiting each span once. Linear apart
+/// from sorting siblings, and iterative, so a trace 100,000 spans deep is fine.
+pub fn tree_shape(spans: &[SpanOutline]) -> TreeShape {
     use std::collections::HashMap;
-    let index: HashMap<SpanId, usize> = spans
+    let n = spans.len();
+    let mut index: HashMap<u64, usize, foldhash::fast::FixedState> =
+        HashMap::with_capacity_and_hasher(n, Default::default());
+    for (i, s) in spans.iter().enumerate() {
+        index.insert(s.span_id.as_u64(), i);
+    }
+    let linked: Vec<Option<usize>> = spans
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.span_id, i))
+        .map(|(i, s)| {
+            let p = *index.get(&s.parent_span_id?.as_u64())?;
+            (p != i).then_some(p)
+        })
         .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+    // Children of span p are children[first[p]..first[p + 1]] (one allocation, not one per span).
+    let mut first = vec![0usize; n + 1];
+    for p in linked.iter().flatten() {
+        first[p + 1] += 1;
+    }
+    for i in 0..n {
+        first[i + 1] += first[i];
+    }
+    let mut fill = first.clone();
+    let mut children = vec![0usize; first[n]];
     let mut roots = Vec::new();
-    for (i, s) in spans.iter().enumerate() {
-        match s.parent_span_id.and_then(|p| index.get(&p)) {
-            Some(&p) if p != i => children[p].push(i),
-            _ => roots.push(i),
+    for (i, p) in linked.iter().enumerate() {
+        match p {
+            Some(p) => {
+                children[fill[*p]] = i;
+                fill[*p] += 1;
+            }
+            None => roots.push(i),
         }
     }
-    let key = |&i: &usize| (spans[i].start_ns, spans[i].span_id);
-    for c in children.iter_mut() {
-        c.sort_by_key(key);
+    let key = |&i: &usize| (spans[i].start_ns, spans[i].span_id.as_u64());
+    for p in 0..n {
+        children[first[p]..first[p + 1]].sort_unstable_by_key(key);
     }
-    roots.sort_by_key(key);
+    roots.sort_unstable_by_key(key);
 
-    let mut visited = vec![false; spans.len()];
-    let mut out = Vec::with_capacity(spans.len());
-    let walk = |start: usize, out: &mut Vec<TreeRow>, visited: &mut Vec<bool>| {
-        let mut stack = vec![(start, 0u32)];
-        while let Some((i, depth)) = stack.pop() {
+    let mut shape = TreeShape {
+        order: Vec::with_capacity(n),
+        depth: vec![0; n],
+        parent: vec![None; n],
+        child_count: (0..n).map(|p| (first[p + 1] - first[p]) as u32).collect(),
+    };
+    let mut visited = vec![false; n];
+    let mut stack = Vec::new();
+    let starts = roots.into_iter().chain(0..n);
+    for start in starts {
+        stack.push((start, None));
+        while let Some((i, parent)) = stack.pop() {
             if visited[i] {
                 continue;
             }
             visited[i] = true;
-            out.push(TreeRow {
-                span: SpanOutline::from(&spans[i]),
-                depth,
-                child_count: children[i].len() as u32,
-            });
-            for &c in children[i].iter().rev() {
-                stack.push((c, depth + 1));
+            shape.order.push(i);
+            shape.parent[i] = parent;
+            shape.depth[i] = parent.map_or(0, |p: usize| shape.depth[p] + 1);
+            for &c in children[first[i]..first[i + 1]].iter().rev() {
+                stack.push((c, Some(i)));
             }
         }
-    };
-    for r in roots {
-        walk(r, &mut out, &mut visited);
     }
-    // Spans reachable only through a cycle.
-    for i in 0..spans.len() {
-        if !visited[i] {
-            walk(i, &mut out, &mut visited);
-        }
-    }
-    out
+    shape
+}
+
+/// Flattens spans into tree order (see [`tree_shape`]).
+pub fn build_tree(spans: Vec<SpanOutline>) -> Vec<TreeRow> {
+    let shape = tree_shape(&spans);
+    let mut spans: Vec<Option<SpanOutline>> = spans.into_iter().map(Some).collect();
+    shape
+        .order
+        .iter()
+        .map(|&i| TreeRow {
+            span: spans[i].take().expect("each span is in the order once"),
+            depth: shape.depth[i],
+            child_count: shape.child_count[i],
+        })
+        .collect()
 }
 
 /// A session: the traces of one conversation.
@@ -217,6 +262,10 @@ mod tests {
         s
     }
 
+    fn tree(spans: &[Span]) -> Vec<TreeRow> {
+        build_tree(spans.iter().map(SpanOutline::from).collect())
+    }
+
     #[test]
     fn tree_orders_children_and_keeps_orphans() {
         let spans = vec![
@@ -225,7 +274,7 @@ mod tests {
             span(2, Some(1), 10),
             span(4, Some(99), 5),
         ];
-        let rows = build_tree(&spans);
+        let rows = tree(&spans);
         let names: Vec<_> = rows
             .iter()
             .map(|r| (r.span.name.as_str(), r.depth))
@@ -235,15 +284,50 @@ mod tests {
     }
 
     #[test]
+    fn shape_gives_tree_parents_and_depths() {
+        let spans: Vec<SpanOutline> = [
+            span(1, None, 0),
+            span(3, Some(1), 20),
+            span(2, Some(1), 10),
+            span(5, Some(3), 30),
+            span(4, Some(99), 5),
+            // A cycle: 6 -> 7 -> 6, entered at the first of them by index.
+            span(6, Some(7), 40),
+            span(7, Some(6), 41),
+            // Its own parent: a root.
+            span(8, Some(8), 1),
+        ]
+        .iter()
+        .map(SpanOutline::from)
+        .collect();
+        let shape = tree_shape(&spans);
+        let ids: Vec<u64> = shape
+            .order
+            .iter()
+            .map(|&i| spans[i].span_id.as_u64())
+            .collect();
+        assert_eq!(ids, [1, 2, 3, 5, 8, 4, 6, 7], "roots and siblings by start");
+        assert_eq!(
+            shape.parent,
+            [None, Some(0), Some(0), Some(1), None, None, Some(5), None]
+        );
+        assert_eq!(shape.depth, [0, 1, 1, 2, 0, 0, 1, 0]);
+        assert_eq!(shape.child_count[0], 2);
+        let rows = build_tree(spans);
+        let depths: Vec<u32> = rows.iter().map(|r| r.depth).collect();
+        assert_eq!(depths, [0, 1, 1, 2, 0, 0, 0, 1]);
+    }
+
+    #[test]
     fn deep_chains_and_cycles_are_safe() {
         let mut spans: Vec<Span> = (1..=100_000u64)
             .map(|i| span(i, Some(i - 1), i as i64))
             .collect();
         spans[0].parent_span_id = None;
-        let rows = build_tree(&spans);
+        let rows = tree(&spans);
         assert_eq!(rows.len(), 100_000);
         assert_eq!(rows.last().unwrap().depth, 99_999);
         let cyc = vec![span(1, Some(2), 0), span(2, Some(1), 1)];
-        assert_eq!(build_tree(&cyc).len(), 2);
+        assert_eq!(tree(&cyc).len(), 2);
     }
 }

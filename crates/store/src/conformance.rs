@@ -27,7 +27,7 @@ use spyglass_model::query::{
 };
 use spyglass_model::{
     Category, Field, Finding, JsonText, Link, Severity, Span, SpanFinding, SpanId, SpanKind,
-    Status, Tokens, TraceId,
+    SpanOutline, Status, Tokens, TraceId,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -186,6 +186,16 @@ pub async fn write_and_read_trace(store: &dyn Store) {
     assert_eq!(spans[1], call);
     assert_eq!(spans[2], tool);
 
+    // The outline is the same spans, in the same order, without their payloads.
+    let (outline_summary, outline) = store
+        .trace_outline(p, TraceId::from_u128(1))
+        .await
+        .unwrap()
+        .expect("outline exists");
+    assert_eq!(outline_summary, summary);
+    let expected: Vec<SpanOutline> = [&root, &call, &tool].map(SpanOutline::from).into();
+    assert_eq!(outline, expected);
+
     let one = store
         .span(p, TraceId::from_u128(1), SpanId::from_u64(2))
         .await
@@ -239,6 +249,12 @@ pub async fn latest_version_wins(store: &dyn Store) {
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0], finished);
     assert_eq!(s.running_count, 0);
+    let (_, outline) = store
+        .trace_outline(p, TraceId::from_u128(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outline, vec![SpanOutline::from(&finished)]);
     assert_eq!(s.duration_ns, Some(30 * MS));
     assert_eq!(s.output_preview.as_deref(), Some("final"));
     assert!(
@@ -878,6 +894,13 @@ pub async fn missing_things_are_none(store: &dyn Store) {
     assert!(
         store
             .trace(p, TraceId::from_u128(401))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .trace_outline(p, TraceId::from_u128(401))
             .await
             .unwrap()
             .is_none()

@@ -1,10 +1,11 @@
 import { useQuery } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { api, type Finding } from "../api";
+import { api, session, type Finding } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
 import { cost, count, duration, time } from "../format";
 import { hasRunning } from "../trace/live";
+import { traceKey } from "../trace/prefetch";
 import { SpanPanel } from "../trace/SpanPanel";
 import { traceScale } from "../trace/timescale";
 import { buildTree, rowSpan, visibleRows, type Row } from "../trace/tree";
@@ -20,12 +21,17 @@ function toggled(set: ReadonlySet<string>, key: string): Set<string> {
 export function TracePage() {
   const { traceId = "" } = useParams();
   const [url, setUrl] = useSearchParams();
-  const q = useQuery({ queryKey: ["trace", traceId], queryFn: () => api.trace(traceId) });
+  const q = useQuery({ queryKey: traceKey(session.project, traceId), queryFn: () => api.trace(traceId) });
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
   const [openLoops, setOpenLoops] = useState<ReadonlySet<string>>(new Set());
 
   const spans = q.data?.spans;
-  const roots = useMemo(() => buildTree(spans ?? []), [spans]);
+  const roots = useMemo(() => {
+    if (!q.data) return [];
+    const r = buildTree(q.data.spans, q.data.depth);
+    performance.mark("trace:tree");
+    return r;
+  }, [q.data]);
   const scale = useMemo(() => traceScale(spans ?? []), [spans]);
   const running = useMemo(() => hasRunning(spans ?? []), [spans]);
   // While spans run (or the trace is recent), new and finished spans arrive over the live

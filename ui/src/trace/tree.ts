@@ -1,4 +1,4 @@
-// Turns the flat span rows of `GET /api/v1/traces/{id}` into a tree, folds loops, and
+// Turns the span rows of a trace (in tree order, with depths) into a tree, folds loops, and
 // flattens the tree into the rows the virtualized list draws. Everything here is iterative
 // (no recursion) because a generated or runaway trace can be 100,000 spans deep.
 
@@ -9,6 +9,8 @@ import type { SpanRow } from "../api";
 export const FOLD_MIN = 3;
 
 export interface SpanNode {
+  /** A node is its own item when not folded into a loop (no wrapper per span). */
+  kind: "span";
   span: SpanRow;
   depth: number;
   children: SpanNode[];
@@ -16,17 +18,18 @@ export interface SpanNode {
   items: Item[];
 }
 
-export type Item =
-  | { kind: "span"; node: SpanNode }
-  | { kind: "loop"; key: string; name: string; nodes: SpanNode[] };
+export interface Loop {
+  kind: "loop";
+  key: string;
+  name: string;
+  nodes: SpanNode[];
+}
+
+export type Item = SpanNode | Loop;
 
 export type Row =
   | { kind: "span"; node: SpanNode; depth: number; expanded: boolean }
   | { kind: "loop"; key: string; name: string; nodes: SpanNode[]; depth: number; expanded: boolean };
-
-function byStart(a: SpanNode, b: SpanNode): number {
-  return a.span.start_ns - b.span.start_ns;
-}
 
 /** Groups runs of at least `min` consecutive same-named siblings. */
 export function foldSiblings(children: SpanNode[], min = FOLD_MIN): Item[] {
@@ -39,51 +42,32 @@ export function foldSiblings(children: SpanNode[], min = FOLD_MIN): Item[] {
     if (j - i >= min) {
       out.push({ kind: "loop", key: `loop:${first.span.span_id}`, name: first.span.name, nodes: children.slice(i, j) });
     } else {
-      for (let k = i; k < j; k++) out.push({ kind: "span", node: children[k]! });
+      for (let k = i; k < j; k++) out.push(children[k]!);
     }
     i = j;
   }
   return out;
 }
 
-/** Builds the forest from parent links. A span whose parent is missing (not yet received,
- * or dropped) is shown as a root rather than hidden; a parent cycle is broken where found. */
-export function buildTree(rows: SpanRow[]): SpanNode[] {
-  const nodes = new Map<string, SpanNode>();
-  for (const span of rows) {
-    // A duplicate id keeps the later row, like the store's latest-version rule.
-    nodes.set(span.span_id, { span, depth: 0, children: [], items: [] });
-  }
+/** Builds the forest from rows in tree order (depth first, children by start time) and each
+ * row's depth, as `GET /api/v1/traces/{id}/outline` sends them: the server has already put
+ * orphans at the root and broken parent cycles, so this is one linear pass. A depth more than
+ * one below the previous row's (malformed input) is treated as one below. */
+export function buildTree(rows: readonly SpanRow[], depths: readonly number[]): SpanNode[] {
   const roots: SpanNode[] = [];
-  for (const node of nodes.values()) {
-    const pid = node.span.parent_span_id;
-    const parent = pid != null && pid !== node.span.span_id ? nodes.get(pid) : undefined;
-    if (parent) parent.children.push(node);
-    else roots.push(node);
+  const all: SpanNode[] = new Array(rows.length);
+  // path[d] is the latest node at depth d: the parent of a row at depth d + 1.
+  const path: SpanNode[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const depth = Math.min(Math.max(0, depths[i] ?? 0), path.length);
+    const node: SpanNode = { kind: "span", span: rows[i]!, depth, children: [], items: [] };
+    all[i] = node;
+    path.length = depth;
+    path.push(node);
+    if (depth === 0) roots.push(node);
+    else path[depth - 1]!.children.push(node);
   }
-  const visited = new Set<SpanNode>();
-  const walk = (start: SpanNode[]) => {
-    const stack = start.map((n) => ({ n, depth: 0 }));
-    while (stack.length) {
-      const { n, depth } = stack.pop()!;
-      if (visited.has(n)) continue;
-      visited.add(n);
-      n.depth = depth;
-      n.children = n.children.filter((c) => !visited.has(c));
-      n.children.sort(byStart);
-      n.items = foldSiblings(n.children);
-      for (const c of n.children) stack.push({ n: c, depth: depth + 1 });
-    }
-  };
-  roots.sort(byStart);
-  walk(roots);
-  // Spans only reachable through a cycle: show each unvisited cycle from one of its members.
-  for (const node of nodes.values()) {
-    if (!visited.has(node)) {
-      roots.push(node);
-      walk([node]);
-    }
-  }
+  for (const node of all) if (node.children.length) node.items = foldSiblings(node.children);
   return roots;
 }
 
@@ -91,23 +75,34 @@ export function buildTree(rows: SpanRow[]): SpanNode[] {
  * `openLoops`. */
 export function visibleRows(roots: SpanNode[], collapsed: ReadonlySet<string>, openLoops: ReadonlySet<string>): Row[] {
   const rows: Row[] = [];
-  const stack: { item: Item; depth: number }[] = [];
-  for (let i = roots.length - 1; i >= 0; i--) stack.push({ item: { kind: "span", node: roots[i]! }, depth: 0 });
-  while (stack.length) {
-    const { item, depth } = stack.pop()!;
+  // Two parallel stacks rather than one of {item, depth} objects: a 100,000-span trace
+  // would allocate that many more objects on every expand and collapse.
+  const items: Item[] = [];
+  const depths: number[] = [];
+  for (let i = roots.length - 1; i >= 0; i--) {
+    items.push(roots[i]!);
+    depths.push(0);
+  }
+  while (items.length) {
+    const item = items.pop()!;
+    const depth = depths.pop()!;
     if (item.kind === "span") {
-      const expanded = !collapsed.has(item.node.span.span_id);
-      rows.push({ kind: "span", node: item.node, depth, expanded });
+      const expanded = !collapsed.has(item.span.span_id);
+      rows.push({ kind: "span", node: item, depth, expanded });
       if (expanded) {
-        const items = item.node.items;
-        for (let i = items.length - 1; i >= 0; i--) stack.push({ item: items[i]!, depth: depth + 1 });
+        const children = item.items;
+        for (let i = children.length - 1; i >= 0; i--) {
+          items.push(children[i]!);
+          depths.push(depth + 1);
+        }
       }
     } else {
       const expanded = openLoops.has(item.key);
       rows.push({ kind: "loop", key: item.key, name: item.name, nodes: item.nodes, depth, expanded });
       if (expanded) {
         for (let i = item.nodes.length - 1; i >= 0; i--) {
-          stack.push({ item: { kind: "span", node: item.nodes[i]! }, depth: depth + 1 });
+          items.push(item.nodes[i]!);
+          depths.push(depth + 1);
         }
       }
     }

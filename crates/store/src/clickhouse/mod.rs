@@ -32,7 +32,8 @@ use spyglass_model::analytics::{
 };
 use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, TraceQuery};
 use spyglass_model::{
-    Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
+    Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, SpanOutline, TraceId,
+    TraceSummary,
 };
 use std::sync::Arc;
 
@@ -93,7 +94,16 @@ impl Store for ClickHouseStore {
         project: &str,
         trace_id: TraceId,
     ) -> Result<Option<(TraceSummary, Vec<Span>)>> {
-        read::trace(&self.ch, project, trace_id).await
+        read::trace(&self.ch, project, trace_id, true).await
+    }
+
+    async fn trace_outline(
+        &self,
+        project: &str,
+        trace_id: TraceId,
+    ) -> Result<Option<(TraceSummary, Vec<SpanOutline>)>> {
+        let found = read::trace(&self.ch, project, trace_id, false).await?;
+        Ok(found.map(|(s, spans)| (s, spans.iter().map(SpanOutline::from).collect())))
     }
 
     async fn span(

@@ -4,8 +4,8 @@
 
 use super::client::{Ch, Filter, bind_all, trace_lit};
 use super::rows::{
-    FINDING_COLUMNS, FindingRow, LATEST_SPAN, SPAN_COLUMNS, SUMMARY_COLUMNS, SpanRow, SummaryRow,
-    latest_summaries,
+    FINDING_COLUMNS, FindingRow, LATEST_SPAN, SPAN_COLUMNS, SPAN_OUTLINE_COLUMNS, SUMMARY_COLUMNS,
+    SpanRow, SummaryRow, latest_summaries,
 };
 use crate::Result;
 use crate::facets::MAX_FACET_VALUES;
@@ -57,10 +57,23 @@ pub(super) async fn summary(
 }
 
 /// The latest version of the trace's spans (all, or one), in start order.
-async fn spans(ch: &Ch, project: &str, trace: TraceId, span: Option<SpanId>) -> Result<Vec<Span>> {
+/// The latest version of a trace's spans (or of one), in start order; without their payloads
+/// unless `payload`.
+async fn spans(
+    ch: &Ch,
+    project: &str,
+    trace: TraceId,
+    span: Option<SpanId>,
+    payload: bool,
+) -> Result<Vec<Span>> {
     let span_filter = span.map_or(String::new(), |s| format!("AND span_id = {}", s.as_u64()));
+    let cols = if payload {
+        SPAN_COLUMNS
+    } else {
+        SPAN_OUTLINE_COLUMNS
+    };
     let sql = format!(
-        "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ? AND trace_id = {} {span_filter} \
+        "SELECT {cols} FROM spans WHERE project_id = ? AND trace_id = {} {span_filter} \
          {LATEST_SPAN}",
         trace_lit(trace)
     );
@@ -78,15 +91,16 @@ pub async fn trace(
     ch: &Ch,
     project: &str,
     trace: TraceId,
+    payload: bool,
 ) -> Result<Option<(TraceSummary, Vec<Span>)>> {
     let Some(s) = summary(ch, project, trace).await? else {
         return Ok(None);
     };
-    Ok(Some((s, spans(ch, project, trace, None).await?)))
+    Ok(Some((s, spans(ch, project, trace, None, payload).await?)))
 }
 
 pub async fn span(ch: &Ch, project: &str, trace: TraceId, span: SpanId) -> Result<Option<Span>> {
-    Ok(spans(ch, project, trace, Some(span)).await?.pop())
+    Ok(spans(ch, project, trace, Some(span), true).await?.pop())
 }
 
 #[derive(Row, Deserialize)]

@@ -10,6 +10,7 @@ mod cache;
 mod deletion;
 mod guardrails;
 mod metrics;
+mod outline;
 mod prices;
 mod read;
 mod recompute;
@@ -37,7 +38,8 @@ use spyglass_model::analytics::{
 };
 use spyglass_model::query::{FindingCounts, FindingQuery, Page, SessionQuery, TraceQuery};
 use spyglass_model::{
-    Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, TraceId, TraceSummary,
+    Facets, SessionDetail, SessionSummary, Span, SpanFinding, SpanId, SpanOutline, TraceId,
+    TraceSummary,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -502,6 +504,16 @@ impl Store for DuckDbStore {
     ) -> Result<Option<(TraceSummary, Vec<Span>)>> {
         let project = project.to_string();
         self.read(move |c| read::trace(c, &project, trace_id, true))
+            .await
+    }
+
+    async fn trace_outline(
+        &self,
+        project: &str,
+        trace_id: TraceId,
+    ) -> Result<Option<(TraceSummary, Vec<SpanOutline>)>> {
+        let project = project.to_string();
+        self.read(move |c| outline::trace_outline(c, &project, trace_id))
             .await
     }
 

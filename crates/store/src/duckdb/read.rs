@@ -59,7 +59,7 @@ pub(super) fn latest_summaries(inner: &str) -> String {
     )
 }
 
-fn corrupt(column: &'static str, message: impl ToString) -> StoreError {
+pub(super) fn corrupt(column: &'static str, message: impl ToString) -> StoreError {
     StoreError::Corrupt {
         column,
         message: message.to_string(),
@@ -306,13 +306,13 @@ impl SummaryRowRaw {
 /// received within these bounds. Both columns have per-row-group min/max; receipt order is insertion
 /// order, so the received range usually narrows a scan to a few row groups.
 #[derive(Debug, Clone, Copy)]
-struct SpanBounds {
-    start: (i64, i64),
-    received: (i64, i64),
+pub(super) struct SpanBounds {
+    pub start: (i64, i64),
+    pub received: (i64, i64),
 }
 
 /// The trace's summary and where its spans are.
-fn summary(
+pub(super) fn summary(
     conn: &Connection,
     project: &str,
     trace: TraceId,
