@@ -319,6 +319,12 @@ mod arc_json {
     }
 }
 
+/// Version order for "latest wins" of a span version that ended at `end_ns` (`None` while it
+/// runs) and was received at `received_ns`: finished beats running, then later received wins.
+pub fn version_key(end_ns: Option<i64>, received_ns: i64) -> (bool, i64) {
+    (end_ns.is_some(), received_ns)
+}
+
 impl Span {
     pub fn is_running(&self) -> bool {
         self.end_ns.is_none()
@@ -331,9 +337,9 @@ impl Span {
             .or(self.request_model.as_deref())
     }
 
-    /// Version order for "latest wins": finished beats running, then later received wins.
+    /// Version order for "latest wins" (see [`version_key`]).
     pub fn version_key(&self) -> (bool, i64) {
-        (self.end_ns.is_some(), self.received_ns)
+        version_key(self.end_ns, self.received_ns)
     }
 
     /// A minimal span for tests and demos; every optional field empty.

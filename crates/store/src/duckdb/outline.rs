@@ -11,6 +11,7 @@ use duckdb::arrow::array::{
     Array, AsArray, Float64Array, Int64Array, StringArray, UInt8Array, UInt64Array,
 };
 use duckdb::arrow::record_batch::RecordBatch;
+use spyglass_model::span::version_key;
 use spyglass_model::{
     CostSource, SpanId, SpanKind, SpanOutline, Status, Tokens, TraceId, TraceSummary,
 };
@@ -53,8 +54,8 @@ pub fn trace_outline(
     Ok(Some((summary, out)))
 }
 
-/// The latest version of each span seen so far, by `LATEST`'s order: a finished version beats
-/// a running one, then the later received wins.
+/// The latest version of each span seen so far, by `spyglass_model::span::version_key` (the
+/// order `LATEST` applies in SQL).
 struct Latest {
     spans: Vec<SpanOutline>,
     versions: Vec<(bool, i64)>,
@@ -71,7 +72,7 @@ impl Latest {
     }
 
     fn offer(&mut self, span: SpanOutline, received_ns: i64) {
-        let version = (span.end_ns.is_some(), received_ns);
+        let version = version_key(span.end_ns, received_ns);
         match self.index.entry(span.span_id.as_u64()) {
             Entry::Vacant(e) => {
                 e.insert(self.spans.len());
