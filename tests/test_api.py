@@ -368,6 +368,12 @@ def test_trace_summary_and_depth_first_tree(server):
     # Columns that are null for every span are left out.
     assert "cache_read_tokens" not in c and "reasoning_tokens" not in c
     assert server.get(f"/api/v1/traces/{new_trace_id()}/outline").status_code == 404
+    # Both say where their time went, in milliseconds per phase.
+    for path in (f"/api/v1/traces/{tid}", f"/api/v1/traces/{tid}/outline"):
+        timing = server.get(path).headers["Server-Timing"]
+        phases = dict(p.split(";dur=") for p in timing.split(", "))
+        assert list(phases) == ["spans", "findings", "tree", "json"], timing
+        assert all(float(ms) >= 0 for ms in phases.values())
 
 
 def test_span_endpoint_returns_the_canonical_span(server):

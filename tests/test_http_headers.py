@@ -3,6 +3,7 @@ CORS only for the origins the configuration lists."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import requests
@@ -52,3 +53,17 @@ def test_json_answers_are_gzipped_and_compressed_files_are_not_compressed_again(
     assert export.headers["Content-Type"] == "application/gzip"
     assert "Content-Encoding" not in export.headers, "a gzip file is not gzipped again"
     assert export.content[:2] == b"\x1f\x8b"
+
+
+def test_responses_are_compressed_with_zstd_or_gzip(server):
+    """Browsers take zstd, which costs the server several times less CPU than gzip for a large
+    trace; other clients still get gzip, or the plain body when they ask for nothing."""
+    url = f"{server.api}/api/openapi.json"
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert plain.status_code == 200 and "Content-Encoding" not in plain.headers
+    browser = requests.get(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"}, timeout=10, stream=True)
+    assert browser.headers["Content-Encoding"] == "zstd"
+    assert 0 < len(browser.raw.read(decode_content=False)) < len(plain.content) / 2
+    gz = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
+    assert gz.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(gz.raw.read(decode_content=False)) == plain.content

@@ -65,6 +65,15 @@ test("a running span shows as running and turns finished live, with new spans ap
     { timeout: 5_000 },
   );
 
+  // The header's duration counts up while the root runs.
+  const counting = await page.locator('[data-testid="trace-duration"]').textContent();
+  assert.match(counting, /so far$/);
+  await page.waitForFunction(
+    (t) => document.querySelector('[data-testid="trace-duration"]').textContent !== t,
+    counting,
+    { timeout: 5_000 },
+  );
+
   // No reload from here on: a marker on window would not survive one.
   await page.evaluate(() => (window.__sameDocument = true));
   const end = Date.now();
@@ -75,6 +84,7 @@ test("a running span shows as running and turns finished live, with new spans ap
   await page.locator(`[data-testid="span-row"][data-span-id="${tool}"]`).waitFor({ timeout: 5_000 });
   await page.waitForFunction(() => !document.querySelector('[data-testid="running-badge"]'), null, { timeout: 5_000 });
   assert.equal(await page.locator(".wf-bar.wf-running").count(), 0);
+  await page.waitForFunction(() => !document.querySelector('[data-testid="trace-duration"]').textContent.includes("so far"), null, { timeout: 5_000 });
   assert.equal(await page.locator('[data-testid="span-row"]').count(), 3);
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was not reloaded");
   // The selection is kept.

@@ -25,6 +25,11 @@ export function time(ns: number): string {
   return new Date(ns / 1e6).toLocaleString();
 }
 
+/** A point in time in few characters (month, day, hours and minutes), for a chart's read-out. */
+export function shortTime(ns: number): string {
+  return new Date(ns / 1e6).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
 /** A duration given in milliseconds (the analytics and topology routes' unit). */
 export function ms(v: number | null | undefined): string {
   return v == null ? "—" : duration(v * 1e6);

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// Busy now; the client may retry after this many seconds.
     #[error("{message}")]
     Busy { message: String, retry_after_s: u64 },
+    /// A fault of the server's own (a worker task that panicked, say).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -63,6 +66,7 @@ impl ApiError {
             }
             ApiError::Archive(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ApiError::Auth(a) => {
                 use spyglass_auth::AuthError as A;
                 match a {

@@ -8,7 +8,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import type { Series } from "../api";
-import { time } from "../format";
+import { shortTime } from "../format";
 import { currentTheme, type Theme } from "../theme";
 
 const HEIGHT = 110;
@@ -89,7 +89,7 @@ export function LineChart({
         { ...axis, size: 52, space: 24, values: (_u, splits) => splits.map((v) => fmt.current(v)) },
       ],
       series: [
-        { value: (_u, v) => (v == null ? "—" : time(v * 1e9)) },
+        { value: (_u, v) => (v == null ? "—" : shortTime(v * 1e9)) },
         {
           label: title,
           stroke: c.line,

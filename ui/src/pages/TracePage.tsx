@@ -4,11 +4,12 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api, session, type Finding } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
 import { cost, count, duration, time } from "../format";
-import { hasRunning } from "../trace/live";
+import { elapsedNs, hasRunning } from "../trace/live";
 import { traceKey } from "../trace/prefetch";
 import { SpanPanel } from "../trace/SpanPanel";
 import { traceScale } from "../trace/timescale";
 import { buildTree, rowSpan, visibleRows, type Row } from "../trace/tree";
+import { useNowNs } from "../trace/useNowNs";
 import { useTraceLive } from "../trace/useTraceLive";
 import { Waterfall } from "../trace/Waterfall";
 
@@ -103,7 +104,7 @@ export function TracePage() {
         <h1>{t.name}</h1>
         <StatusBadge status={t.running_count > 0 && t.status !== "error" ? "running" : t.status} />
         <span className="muted">{time(t.start_ns)}</span>
-        <span>{duration(t.duration_ns)}</span>
+        <TraceDuration startNs={t.start_ns} durationNs={t.duration_ns} running={t.running_count > 0} />
         <span>{count(t.span_count)} spans</span>
         {t.error_count > 0 && <span className="error">{t.error_count} errors</span>}
         <span>{count(t.tokens.total)} tokens</span>
@@ -131,5 +132,16 @@ export function TracePage() {
         )}
       </div>
     </div>
+  );
+}
+
+/** The trace's duration, or while spans run how long it has run so far, ticking. */
+function TraceDuration({ startNs, durationNs, running }: { startNs: number; durationNs: number | null; running: boolean }) {
+  const nowNs = useNowNs(running);
+  if (!running) return <span data-testid="trace-duration">{duration(durationNs)}</span>;
+  return (
+    <span data-testid="trace-duration" title="Spans are still running: the time since the trace started">
+      {duration(elapsedNs({ start_ns: startNs }, nowNs))} so far
+    </span>
   );
 }

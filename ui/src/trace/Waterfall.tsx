@@ -2,11 +2,12 @@
 // in the DOM whatever the trace's size.
 
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useMemo, useRef } from "react";
 import { duration } from "../format";
 import { barEnd, elapsedNs, liveScale } from "./live";
 import { bar, ticks, type TimeScale } from "./timescale";
 import { rowSpan, type Row } from "./tree";
+import { useNowNs } from "./useNowNs";
 
 const ROW_HEIGHT = 26;
 
@@ -20,19 +21,6 @@ function rowBar(row: Row, scale: TimeScale, nowNs: number) {
   // A folded loop covers its first start to its last end.
   const first = rowSpan(row);
   return bar({ start_ns: first.start_ns, end_ns: barEnd(lastSpan(row), nowNs) }, scale);
-}
-
-/** The clock in nanoseconds, ticking once a second while `on` (one timer for the whole view;
- * only the rows on screen read it). */
-function useNowNs(on: boolean): number {
-  const [now, setNow] = useState(() => Date.now() * 1e6);
-  useEffect(() => {
-    if (!on) return;
-    setNow(Date.now() * 1e6);
-    const t = setInterval(() => setNow(Date.now() * 1e6), 1000);
-    return () => clearInterval(t);
-  }, [on]);
-  return now;
 }
 
 const RowView = memo(function RowView({

@@ -11,7 +11,7 @@ use crate::views::{
 };
 use axum::Json;
 use axum::extract::Path;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -19,6 +19,7 @@ use spyglass_model::query::{FindingQuery, MAX_LIMIT};
 use spyglass_model::{SpanOutline, TraceId, TraceSummary, build_tree, tree_shape};
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 /// Most traces one export collects (the root and the sub-traces it spawned).
 const MAX_EXPORT_TRACES: usize = 1000;
@@ -80,72 +81,150 @@ pub async fn list_traces(
 #[utoipa::path(get, path = "/api/v1/traces/{trace_id}", tag = "traces",
     params(("trace_id" = String, Path, description = "32 hex characters")),
     responses((status = 200, body = TraceTreeView), (status = 404, body = ErrorBody)))]
-pub async fn get_trace(
-    Read(st): Read,
-    Path(trace_id): Path<String>,
-) -> ApiResult<Json<TraceTreeView>> {
-    let (summary, spans, findings) = trace_outline(&st, &trace_id).await?;
-    let spans = build_tree(spans)
-        .into_iter()
-        .map(|row| TreeRowView {
-            start_time: rfc3339(row.span.start_ns),
-            row,
-        })
-        .collect();
-    Ok(Json(TraceTreeView {
-        trace: summary.into(),
-        spans,
-        findings,
-    }))
+pub async fn get_trace(Read(st): Read, Path(trace_id): Path<String>) -> ApiResult<Response> {
+    trace_view(&st, &trace_id, 600, |t| {
+        let spans = build_tree(t.spans)
+            .into_iter()
+            .map(|row| TreeRowView {
+                start_time: rfc3339(row.span.start_ns),
+                row,
+            })
+            .collect();
+        TraceTreeView {
+            trace: t.summary.into(),
+            spans,
+            findings: t.findings,
+        }
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/traces/{trace_id}/outline", tag = "traces",
     description = "The same tree as `GET /api/v1/traces/{trace_id}`, as columns with each \
-        string once: a fraction of the size for a large trace (the dashboard's trace view).",
+        string once: a fraction of the size for a large trace (the dashboard's trace view). \
+        `Server-Timing` tells where the time went (spans, findings, tree, json).",
     params(("trace_id" = String, Path, description = "32 hex characters")),
     responses((status = 200, body = TraceOutlineView), (status = 404, body = ErrorBody)))]
 pub async fn get_trace_outline(
     Read(st): Read,
     Path(trace_id): Path<String>,
 ) -> ApiResult<Response> {
-    let (summary, spans, findings) = trace_outline(&st, &trace_id).await?;
-    let view = TraceOutlineView {
-        trace: summary.into(),
-        spans: SpanColumns::new(&spans, &tree_shape(&spans)),
-        findings,
-    };
-    drop(spans);
-    // Serialized into a buffer of about the right size (~64 bytes a span): `Json` would start
-    // small and copy megabytes at every doubling.
-    let mut body = Vec::with_capacity(view.spans.count * 72 + 4096);
-    serde_json::to_writer(&mut body, &view).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    // About 64 bytes a span.
+    trace_view(&st, &trace_id, 72, |t| TraceOutlineView {
+        trace: t.summary.into(),
+        spans: SpanColumns::new(&t.spans, &tree_shape(&t.spans)),
+        findings: t.findings,
+    })
+    .await
 }
 
-/// A trace's summary, its span outlines, and its findings.
-async fn trace_outline(
+/// A view of a trace, built and serialized off the async workers, with `Server-Timing`.
+async fn trace_view<T: serde::Serialize>(
     st: &Scope,
     trace_id: &str,
-) -> ApiResult<(TraceSummary, Vec<SpanOutline>, Vec<FindingView>)> {
+    bytes_per_span: usize,
+    build: impl FnOnce(TraceParts) -> T + Send + 'static,
+) -> ApiResult<Response> {
+    let parts = trace_outline(st, trace_id).await?;
+    let timing = parts.timing;
+    let encoded = encode_json(parts.spans.len() * bytes_per_span, move || build(parts)).await?;
+    Ok(encoded.into_response(&timing))
+}
+
+/// A JSON body made and serialized on the blocking pool, and how long each took.
+struct Encoded {
+    body: Vec<u8>,
+    build: Duration,
+    json: Duration,
+}
+
+/// Builds a view and serializes it off the async workers: for a large trace that is tens of
+/// milliseconds of CPU that would otherwise hold up other requests (the page's own assets
+/// among them). The buffer is sized up front; `Json` would start small and copy megabytes at
+/// every doubling.
+async fn encode_json<T: serde::Serialize>(
+    size_hint: usize,
+    build: impl FnOnce() -> T + Send + 'static,
+) -> ApiResult<Encoded> {
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let view = build();
+        let built = started.elapsed();
+        let mut body = Vec::with_capacity(size_hint + 4096);
+        serde_json::to_writer(&mut body, &view).map(|()| Encoded {
+            body,
+            build: built,
+            json: started.elapsed() - built,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("building a trace view: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("encoding a trace view: {e}")))
+}
+
+impl Encoded {
+    /// The response, with a `Server-Timing` header of the phases before this one and the
+    /// build and json phases.
+    fn into_response(self, before: &[(&str, Duration)]) -> Response {
+        let phases = before
+            .iter()
+            .copied()
+            .chain([("tree", self.build), ("json", self.json)]);
+        (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (
+                    HeaderName::from_static("server-timing"),
+                    server_timing(phases),
+                ),
+            ],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+/// A `Server-Timing` header: where a slow response spent its time, shown by the browser's
+/// developer tools and readable in the page (`PerformanceResourceTiming.serverTiming`).
+fn server_timing<'a>(phases: impl Iterator<Item = (&'a str, Duration)>) -> HeaderValue {
+    let text = phases
+        .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1e3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    HeaderValue::from_str(&text).expect("phase names and numbers are header-safe")
+}
+
+async fn trace_outline(st: &Scope, trace_id: &str) -> ApiResult<TraceParts> {
     let id = parse_trace_id(trace_id)?;
-    let (summary, spans) = st
-        .store
-        .trace_outline(&st.project, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("trace {id}")))?;
-    let findings = trace_findings(st, id)
-        .await?
-        .into_iter()
-        .map(FindingView::from)
-        .collect();
-    Ok((summary, spans, findings))
+    // Both at once: the store reads them on separate connections.
+    let ((outline, spans_took), (findings, findings_took)) = tokio::try_join!(
+        timed(async { Ok(st.store.trace_outline(&st.project, id).await?) }),
+        timed(trace_findings(st, id)),
+    )?;
+    let (summary, spans) = outline.ok_or_else(|| ApiError::NotFound(format!("trace {id}")))?;
+    Ok(TraceParts {
+        summary,
+        spans,
+        findings: findings.into_iter().map(FindingView::from).collect(),
+        timing: [("spans", spans_took), ("findings", findings_took)],
+    })
+}
+
+/// A trace's summary, its span outlines, its findings, and how long reading each took.
+struct TraceParts {
+    summary: TraceSummary,
+    spans: Vec<SpanOutline>,
+    findings: Vec<FindingView>,
+    timing: [(&'static str, Duration); 2],
+}
+
+async fn timed<T>(work: impl Future<Output = ApiResult<T>>) -> ApiResult<(T, Duration)> {
+    let started = Instant::now();
+    let value = work.await?;
+    Ok((value, started.elapsed()))
 }
 
 #[utoipa::path(get, path = "/api/v1/traces/{trace_id}/spans/{span_id}", tag = "traces",
@@ -247,4 +326,21 @@ pub async fn export_trace(Read(st): Read, Path(trace_id): Path<String>) -> ApiRe
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_timing_lists_phases_in_milliseconds() {
+        let v = server_timing(
+            [
+                ("store", Duration::from_micros(12_345)),
+                ("tree", Duration::from_millis(3)),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(v.to_str().unwrap(), "store;dur=12.3, tree;dur=3.0");
+    }
 }
