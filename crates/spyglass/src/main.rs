@@ -100,9 +100,6 @@ const ALLOCATOR_PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
 /// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys names it only for v2).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// `mi_option_allow_thp` in mimalloc v3's `mi_option_e`.
-const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
-
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a plain integer option; mimalloc allows it at any time.
@@ -118,10 +115,8 @@ fn tune_allocator() {
 /// 100,000-span trace just after it arrived spent over half its time in the kernel zeroing
 /// huge pages (270-400 ms for the first read, 150-200 ms with them off), and ingest is no
 /// slower without them (bench/README.md "Trace view"). mimalloc reads its own option before
-/// `main`, so the process flag is set here directly.
+/// `main`, so the process flag is set here directly; it overrides mimalloc's `MADV_HUGEPAGE`.
 fn disable_transparent_huge_pages() {
-    // SAFETY: plain integer options; mimalloc allows them at any time.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments and only sets a flag on this process.
     unsafe {

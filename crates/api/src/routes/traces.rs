@@ -118,7 +118,11 @@ pub async fn get_trace_outline(
     .await
 }
 
-/// A view of a trace, built and serialized off the async workers, with `Server-Timing`.
+/// A view of a trace as JSON, with a `Server-Timing` header of the reads, the build and the
+/// serialization. Built and serialized on the blocking pool: for a large trace that is tens of
+/// milliseconds of CPU that would otherwise hold up other requests (the page's own assets
+/// among them). The buffer is sized up front; `Json` would start small and copy megabytes at
+/// every doubling.
 async fn trace_view<T: serde::Serialize>(
     st: &Scope,
     trace_id: &str,
@@ -126,71 +130,42 @@ async fn trace_view<T: serde::Serialize>(
     build: impl FnOnce(TraceParts) -> T + Send + 'static,
 ) -> ApiResult<Response> {
     let parts = trace_outline(st, trace_id).await?;
-    let timing = parts.timing;
-    let encoded = encode_json(parts.spans.len() * bytes_per_span, move || build(parts)).await?;
-    Ok(encoded.into_response(&timing))
-}
-
-/// A JSON body made and serialized on the blocking pool, and how long each took.
-struct Encoded {
-    body: Vec<u8>,
-    build: Duration,
-    json: Duration,
-}
-
-/// Builds a view and serializes it off the async workers: for a large trace that is tens of
-/// milliseconds of CPU that would otherwise hold up other requests (the page's own assets
-/// among them). The buffer is sized up front; `Json` would start small and copy megabytes at
-/// every doubling.
-async fn encode_json<T: serde::Serialize>(
-    size_hint: usize,
-    build: impl FnOnce() -> T + Send + 'static,
-) -> ApiResult<Encoded> {
-    tokio::task::spawn_blocking(move || {
+    let [spans_read, findings_read] = parts.timing;
+    let capacity = parts.spans.len() * bytes_per_span + 4096;
+    let (body, built, serialized) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let view = build();
+        let view = build(parts);
         let built = started.elapsed();
-        let mut body = Vec::with_capacity(size_hint + 4096);
-        serde_json::to_writer(&mut body, &view).map(|()| Encoded {
-            body,
-            build: built,
-            json: started.elapsed() - built,
-        })
+        let mut body = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut body, &view).map(|()| (body, built, started.elapsed() - built))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("building a trace view: {e}")))?
-    .map_err(|e| ApiError::Internal(format!("encoding a trace view: {e}")))
-}
-
-impl Encoded {
-    /// The response, with a `Server-Timing` header of the phases before this one and the
-    /// build and json phases.
-    fn into_response(self, before: &[(&str, Duration)]) -> Response {
-        let phases = before
-            .iter()
-            .copied()
-            .chain([("tree", self.build), ("json", self.json)]);
-        (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-                (
-                    HeaderName::from_static("server-timing"),
-                    server_timing(phases),
-                ),
-            ],
-            self.body,
-        )
-            .into_response()
-    }
+    .map_err(|e| ApiError::Internal(format!("encoding a trace view: {e}")))?;
+    let timing = server_timing(&[
+        spans_read,
+        findings_read,
+        ("tree", built),
+        ("json", serialized),
+    ]);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (HeaderName::from_static("server-timing"), timing),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// A `Server-Timing` header: where a slow response spent its time, shown by the browser's
 /// developer tools and readable in the page (`PerformanceResourceTiming.serverTiming`).
-fn server_timing<'a>(phases: impl Iterator<Item = (&'a str, Duration)>) -> HeaderValue {
+fn server_timing(phases: &[(&str, Duration)]) -> HeaderValue {
     let text = phases
+        .iter()
         .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1e3))
         .collect::<Vec<_>>()
         .join(", ");
@@ -334,13 +309,10 @@ mod tests {
 
     #[test]
     fn server_timing_lists_phases_in_milliseconds() {
-        let v = server_timing(
-            [
-                ("store", Duration::from_micros(12_345)),
-                ("tree", Duration::from_millis(3)),
-            ]
-            .into_iter(),
-        );
+        let v = server_timing(&[
+            ("store", Duration::from_micros(12_345)),
+            ("tree", Duration::from_millis(3)),
+        ]);
         assert_eq!(v.to_str().unwrap(), "store;dur=12.3, tree;dur=3.0");
     }
 }

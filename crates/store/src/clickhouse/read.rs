@@ -56,7 +56,6 @@ pub(super) async fn summary(
         .map(SummaryRow::into_summary))
 }
 
-/// The latest version of the trace's spans (all, or one), in start order.
 /// The latest version of a trace's spans (or of one), in start order; without their payloads
 /// unless `payload`.
 async fn spans(
